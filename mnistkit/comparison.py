@@ -1,0 +1,119 @@
+"""Evaluate several model files on the test set and lay the results side by side."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.data import Mnist
+from mnistkit.evaluation import ModelError, evaluate_model, load_model_file, score
+from mnistkit.saving import record_path
+
+
+@dataclass
+class Row:
+    """One model file's result, or the reason it has none."""
+
+    path: str
+    params: int | None = None
+    accuracy: float | None = None
+    errors: int | None = None
+    total: int | None = None
+    loss: float | None = None
+    seconds: float | None = None
+    per_class_accuracy: list[float] | None = None
+    training: str = ""
+    error: str | None = None
+    record: dict | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if key != "record"}
+
+
+def evaluate_files(paths: list[Path], mnist: Mnist, trust_code: bool = False,
+                   keep_probabilities: dict | None = None) -> list[Row]:
+    """A row per file, best accuracy first and failures last; a bad file fails its row only.
+
+    With ``keep_probabilities`` (a dict), each evaluated file's test-set probabilities
+    are stored in it under the file's path, for ensembles and reports.
+    """
+    rows = []
+    for path in paths:
+        row = Row(path=str(path), record=read_record(path))
+        row.training = describe_training(row.record)
+        try:
+            model = load_model_file(path, trust_code=trust_code)
+            result = evaluate_model(model, mnist.test_images, mnist.test_labels,
+                                    keep_probabilities=keep_probabilities is not None)
+        except ModelError as error:
+            row.error = str(error)
+        except Exception as error:  # a model that loads but cannot run (bad weights, ops)
+            row.error = f"failed to run: {' '.join(str(error).split())[:160]}"
+        else:
+            row.params = model.count_params()
+            row.accuracy, row.errors, row.total = result.accuracy, result.errors, result.total
+            row.loss, row.seconds = result.loss, result.seconds
+            row.per_class_accuracy = result.per_class_accuracy
+            if keep_probabilities is not None:
+                keep_probabilities[str(path)] = result.probabilities
+        rows.append(row)
+    return sorted(rows, key=lambda row: (row.error is not None, -(row.accuracy or 0)))
+
+
+def read_record(model_path: Path) -> dict | None:
+    """The JSON record a training script wrote beside the model, if there is a readable one."""
+    try:
+        record = json.loads(record_path(model_path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def describe_training(record: dict | None) -> str:
+    """The training settings in a few words, e.g. 'adam, 5 epochs, batch 128, val 0.2, 14.2 s'."""
+    if not record or not isinstance(record.get("arguments"), dict):
+        return ""
+    arguments = record["arguments"]
+    parts = [str(arguments.get("optimizer", "?"))]
+    if arguments.get("learning_rate"):
+        parts[0] += f" lr {arguments['learning_rate']:g}"
+    parts.append(f"{record.get('epochs_run', arguments.get('epochs', '?'))} epochs")
+    parts.append(f"batch {arguments.get('batch_size', '?')}")
+    parts.append(f"val {arguments.get('validation_split', '?')}")
+    parts.append(f"seed {arguments.get('seed', '?')}")
+    if isinstance(record.get("train_seconds"), (int, float)):
+        parts.append(f"{record['train_seconds']:.1f} s")
+    return ", ".join(parts)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The rows as a Markdown table, readable in a terminal too."""
+    lines = ["| model | params | test accuracy | errors | test loss | eval s | training |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        if row.error:
+            lines.append(f"| {row.name} | – | – | – | – | – | error: {row.error} |")
+        else:
+            lines.append(f"| {row.name} | {row.params:,} | {row.accuracy:.4f} | "
+                         f"{row.errors}/{row.total} | {row.loss:.4f} | {row.seconds:.2f} | "
+                         f"{row.training or '–'} |")
+    return "\n".join(lines)
+
+
+def ensemble_row(rows: list[Row], probabilities: dict[str, np.ndarray],
+                 labels: np.ndarray) -> Row:
+    """The row of the average of the evaluated models' probabilities."""
+    members = [row for row in rows if row.error is None]
+    result = score(np.mean([probabilities[row.path] for row in members], axis=0), labels)
+    return Row(path=f"ensemble of {len(members)}", params=sum(row.params for row in members),
+               accuracy=result.accuracy, errors=result.errors, total=result.total,
+               loss=result.loss, seconds=sum(row.seconds for row in members),
+               per_class_accuracy=result.per_class_accuracy,
+               training="mean probability of " + ", ".join(row.name for row in members))

@@ -1,0 +1,102 @@
+"""What a run is on: seeding, versions, backend and device, for the console and the record."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+
+# TensorFlow prints these at start-up, before its log level applies; they tell users nothing.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog", "port.cc:", "cudart_stub.cc:",
+                  "cuda_platform.cc:", "cuda_executor.cc:", "cuda_dnn.cc:", "cuda_fft.cc:",
+                  "cuda_blas.cc:", "computation_placer.cc:", "TF-TRT Warning",
+                  "This TensorFlow binary is optimized")
+
+
+def load_backend_quietly() -> None:
+    """Import Keras and its backend and find the devices, without the C++ start-up chatter.
+
+    The C-level stderr is captured meanwhile; lines that are not known noise are printed.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(noise in line for noise in _STARTUP_NOISE):
+                    print(line, file=sys.stderr)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend, so a run can be repeated."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, NumPy, Keras and the backend's framework."""
+    import keras
+    import numpy
+
+    found = {"python": platform.python_version(), "numpy": numpy.__version__,
+             "keras": keras.__version__}
+    for module in ("tensorflow", "jax", "torch"):
+        if module in sys.modules:
+            found[module] = sys.modules[module].__version__
+    return found
+
+
+def backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def device() -> str:
+    """The device the backend computes on, e.g. 'GPU: NVIDIA H100' or 'CPU: AMD EPYC (2 cores)'."""
+    import keras
+
+    name = keras.backend.backend()
+    gpus: list[str] = []
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                for gpu in tf.config.list_physical_devices("GPU")]
+    elif name == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    elif name == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    if gpus:
+        return f"GPU: {gpus[0]}" + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
+    return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,181 @@
+"""Train a model, score it on the full test set, and save it with a JSON record of the run.
+
+:func:`run_script` is what a ``train_*.py`` script calls; :func:`train_and_evaluate` is the
+library entry point, which tests call with a few hundred images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit import runtime
+from mnistkit.cli import parse_training_args
+from mnistkit.data import DataError, Mnist, load_mnist, prepare_images
+from mnistkit.evaluation import TestResult, evaluate_model
+from mnistkit.saving import record_path, save_run
+
+# Keras dispatches one Python call per step by default: for these small models that
+# overhead, not arithmetic, is most of the time. Running many steps per call removes it.
+STEPS_PER_EXECUTION = 64
+VALIDATION_BATCH = 1000
+
+
+class TrainingError(Exception):
+    """Training went wrong in a way the user must hear about (e.g. the loss became NaN)."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived; raised in the main thread so that cleanup runs."""
+
+
+def run_script(parser: argparse.ArgumentParser, build_model: Callable[[argparse.Namespace], object],
+               argv: list[str] | None = None) -> int:
+    """Parse the command line, train, report; the exit status for ``sys.exit``."""
+    started = time.perf_counter()
+    config = parse_training_args(parser, argv)
+    runtime.load_backend_quietly()
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        record = train_and_evaluate(build_model, config)
+    except (DataError, TrainingError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {config.output} was not written", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"terminated: {config.output} was not written", file=sys.stderr)
+        return 143
+    print(f"wall time {time.perf_counter() - started:.1f} s "
+          f"(training {record['train_seconds']:.1f} s)")
+    return 0
+
+
+def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
+                       config: argparse.Namespace, mnist: Mnist | None = None) -> dict:
+    """Train ``build_model(config)`` as ``config`` says, test it on every test image, save it.
+
+    Returns the run's record, the same dict that is written as JSON beside the model.
+    """
+    import keras
+
+    from mnistkit.callbacks import EpochTimer, NanGuard, StopAtAccuracy
+
+    runtime.seed_everything(config.seed)
+    mnist = mnist or load_mnist(config.data)
+    model = build_model(config)
+    x_train, y_train, validation = _split(model, mnist, config.validation_split)
+    model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
+    verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
+    if verbose:
+        print(f"{config.run_name}: {model.count_params():,} parameters, "
+              f"{len(x_train):,} training images, {runtime.device()}")
+    timer = EpochTimer()
+    stopper = StopAtAccuracy(config.target_accuracy, mnist) if config.target_accuracy else None
+    callbacks = [timer, NanGuard(TrainingError), *([stopper] if stopper else [])]
+
+    start = time.perf_counter()
+    history = model.fit(
+        _batches(x_train, y_train, config.batch_size, config.seed),
+        validation_data=validation, validation_batch_size=VALIDATION_BATCH,
+        epochs=config.epochs, verbose=verbose, callbacks=callbacks,
+        **({"shuffle": False} if keras.backend.backend() == "tensorflow" else
+           {"batch_size": config.batch_size, "shuffle": True}))
+    train_seconds = time.perf_counter() - start
+
+    result = evaluate_model(model, mnist.test_images, mnist.test_labels)
+    record = _record(model, config, mnist, history.history, timer.seconds, train_seconds, result)
+    record["target_accuracy"] = stopper.as_dict() if stopper else None
+    save_run(model, record, config.output)
+    _report(config, result, stopper)
+    return record
+
+
+def _split(model, mnist: Mnist, validation_split: float):
+    """Training arrays and validation data, laid out for ``model``; like Keras'
+    ``validation_split``, the validation images are the last ones, taken before shuffling."""
+    images = prepare_images(mnist.train_images, model.input_shape[1:])
+    labels = mnist.train_labels.astype(np.int32)
+    keep = math.ceil(len(images) * (1 - validation_split))
+    if keep == len(images):
+        return images, labels, None
+    return images[:keep], labels[:keep], (images[keep:], labels[keep:])
+
+
+def _batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+    """Shuffled batches for ``fit``: a tf.data pipeline on TensorFlow, arrays elsewhere.
+
+    tf.data's autotuner, which ``fit`` switches on for arrays, stalls some epochs at their
+    start for seconds with both cores idle; a fixed prefetch of two batches never waits.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return images, labels
+    import tensorflow as tf
+
+    images, labels = tf.constant(images), tf.constant(labels)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (tf.data.Dataset.range(len(images))
+            .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+            .prefetch(2)
+            .with_options(options))
+
+
+def _optimizer(config: argparse.Namespace):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
+               "nadam": keras.optimizers.Nadam}
+    optimizer = classes[config.optimizer]
+    return optimizer(learning_rate=config.learning_rate) if config.learning_rate else optimizer()
+
+
+def _record(model, config, mnist: Mnist, history: dict, epoch_seconds: list[float],
+            train_seconds: float, result: TestResult) -> dict:
+    arguments = {key: value for key, value in vars(config).items()
+                 if isinstance(value, (str, int, float, bool, type(None)))}
+    return {
+        "model": config.run_name,
+        "file": Path(config.output).name,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "arguments": arguments,
+        "params": model.count_params(),
+        "test": result.as_dict(),
+        "epochs_run": len(epoch_seconds),
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
+        "epoch_seconds": epoch_seconds,
+        "train_seconds": train_seconds,
+        "train_images": len(mnist.train_images),
+        "data": mnist.source,
+        "versions": runtime.versions(),
+        "backend": runtime.backend(),
+        "device": runtime.device(),
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _report(config, result: TestResult, stopper) -> None:
+    if stopper is not None:
+        print(stopper.summary())
+    print(f"test accuracy {result.accuracy:.4f} ({result.errors}/{result.total} wrong), "
+          f"test loss {result.loss:.4f}, on all {result.total:,} test images")
+    print(f"saved {config.output} and {record_path(config.output)}")
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()

@@ -1,0 +1,135 @@
+"""evaluate.py end to end: project models, other people's layouts, and files that must fail."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, training_config
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, small_mnist):
+    """Two project models, three foreign layouts and four files that cannot be evaluated."""
+    import keras
+    from keras import layers
+
+    from mnistkit.training import train_and_evaluate
+
+    folder = tmp_path_factory.mktemp("models")
+    for script, argv, name in (("train_logreg", [], "logreg"),
+                               ("train_cnn", ["--arch", "simple"], "cnn")):
+        module, config = training_config(script, "--epochs", "2", "--batch-size", "32", "--quiet",
+                                         "--output", str(folder / f"{name}.h5"), *argv)
+        train_and_evaluate(module.build_model, config, small_mnist)
+
+    images = small_mnist.train_images.astype("float32") / 255
+    foreign = {
+        "flat_28x28.h5": (keras.Sequential([keras.Input((28, 28)), layers.Flatten(),
+                                            layers.Dense(10, activation="softmax")]), images),
+        "channels_first_logits.h5": (keras.Sequential([
+            keras.Input((1, 28, 28)),
+            layers.Conv2D(4, 3, activation="relu", data_format="channels_first"),
+            layers.Flatten(), layers.Dense(10)]), images.reshape(-1, 1, 28, 28)),
+    }
+    for name, (model, inputs) in foreign.items():
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+            from_logits=name.endswith("logits.h5")))
+        model.fit(inputs, small_mnist.train_labels, epochs=2, verbose=0)
+        model.save(folder / name)
+
+    keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10)]).save(
+        folder / "cifar_shaped.h5")
+    keras.Sequential([keras.Input((784,)), layers.Dense(3)]).save(folder / "three_classes.h5")
+    (folder / "notes.h5").write_text("not a model")
+    (folder / "truncated.h5").write_bytes((folder / "cnn.h5").read_bytes()[:4000])
+    return folder
+
+
+def evaluate(*argv):
+    return subprocess.run([sys.executable, "evaluate.py", *map(str, argv)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
+    report = tmp_path / "results.json"
+    result = evaluate(*sorted(model_dir.glob("*.h5")), "--json", report)
+    assert result.returncode == 1, result.stderr  # some failed, some evaluated
+    rows = json.loads(report.read_text())["models"]
+    by_name = {row["path"].rsplit("/", 1)[-1]: row for row in rows}
+    assert len(rows) == 8
+
+    for name in ("logreg.h5", "cnn.h5", "flat_28x28.h5", "channels_first_logits.h5"):
+        assert by_name[name]["error"] is None
+        assert by_name[name]["total"] == 10_000  # the whole test set, always
+        assert by_name[name]["accuracy"] > 0.7
+        assert by_name[name]["errors"] == round((1 - by_name[name]["accuracy"]) * 10_000)
+    assert by_name["logreg.h5"]["params"] == 7_850
+    assert "adam, 2 epochs, batch 32" in by_name["logreg.h5"]["training"]
+
+    assert "does not take 28x28" in by_name["cifar_shaped.h5"]["error"]
+    assert "not 10 classes" in by_name["three_classes.h5"]["error"]
+    assert "not a Keras model file" in by_name["notes.h5"]["error"]
+    assert "truncated" in by_name["truncated.h5"]["error"]
+
+    accuracies = [row["accuracy"] for row in rows if row["error"] is None]
+    assert accuracies == sorted(accuracies, reverse=True)  # best first, failures last
+    assert all(row["error"] for row in rows[len(accuracies):])
+    for row in rows[:len(accuracies)]:  # the printed table shows the same numbers
+        assert f"{row['accuracy']:.4f} | {row['errors']}/10000 | {row['loss']:.4f}" in result.stdout
+
+
+def test_accuracy_matches_what_training_reported(model_dir):
+    record = json.loads((model_dir / "logreg.json").read_text())
+    result = evaluate(model_dir / "logreg.h5", "--json", model_dir / "one.json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads((model_dir / "one.json").read_text())["models"][0]
+    assert record["test"]["total"] == 1000  # trained against the small subset...
+    assert row["total"] == 10_000  # ...but evaluate.py always uses all 10,000
+
+
+def test_ensemble_row_averages_the_models(model_dir, small_mnist):
+    result = evaluate(model_dir / "logreg.h5", model_dir / "cnn.h5", "--ensemble")
+    assert result.returncode == 0, result.stderr
+    assert "| ensemble of 2 |" in result.stdout
+
+
+def test_nothing_evaluable_exits_2(model_dir):
+    result = evaluate(model_dir / "notes.h5", model_dir / "missing.h5")
+    assert result.returncode == 2
+    assert "error: no such file" in result.stdout
+
+
+def test_empty_models_folder_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "no .h5 models in models/" in result.stderr
+
+
+def test_stored_code_is_never_run(tmp_path, small_mnist):
+    import keras
+    from keras import layers
+
+    marker = tmp_path / "marker"
+    # A Lambda whose function would leave a marker file if Keras ever called it.
+    touch = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307
+    keras.Sequential([keras.Input((784,)), layers.Lambda(touch), layers.Dense(10)]).save(
+        tmp_path / "lambda.h5")
+    marker.unlink(missing_ok=True)  # building the model above called it once
+
+    result = evaluate(tmp_path / "lambda.h5")
+    assert result.returncode == 2
+    assert "stored Python code" in result.stdout
+    assert not marker.exists()
+
+
+def test_probabilities_and_logits_score_alike():
+    from mnistkit.evaluation import as_probabilities
+
+    logits = np.array([[2.0, -1.0, 0.5] + [0.0] * 7])
+    probabilities = as_probabilities(logits)
+    assert probabilities.sum() == pytest.approx(1) and probabilities.argmax() == 0
+    assert as_probabilities(probabilities) is probabilities

@@ -1,0 +1,84 @@
+"""Training end to end on a small real subset: it learns, saves, reloads, records and guards."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnistkit.evaluation import evaluate_model, load_model_file
+from mnistkit.training import TrainingError, train_and_evaluate
+from tests.conftest import training_config
+
+
+def train(script, small_mnist, tmp_path, *argv):
+    module, config = training_config(script, "--output", str(tmp_path / "model.h5"),
+                                     "--quiet", *argv)
+    record = train_and_evaluate(module.build_model, config, small_mnist)
+    return record, tmp_path / "model.h5"
+
+
+@pytest.mark.parametrize("script,argv,floor", [
+    ("train_logreg", ["--epochs", "3", "--batch-size", "32"], 0.8),
+    ("train_cnn", ["--epochs", "2", "--batch-size", "32", "--arch", "deeper"], 0.8),
+])
+def test_short_training_beats_chance_by_far(small_mnist, tmp_path, script, argv, floor):
+    record, path = train(script, small_mnist, tmp_path, *argv)
+    assert record["test"]["accuracy"] > floor  # chance is 0.10
+    assert record["test"]["total"] == len(small_mnist.test_labels)
+    assert path.exists()
+
+
+def test_saved_h5_reloads_with_identical_predictions_and_a_full_record(small_mnist, tmp_path):
+    record, path = train("train_mlp", small_mnist, tmp_path, "--epochs", "1")
+    reloaded = load_model_file(path)
+    again = evaluate_model(reloaded, small_mnist.test_images, small_mnist.test_labels,
+                           keep_probabilities=True)
+    assert again.accuracy == record["test"]["accuracy"]
+    assert again.loss == pytest.approx(record["test"]["loss"], rel=1e-6)
+
+    saved = json.loads(path.with_suffix(".json").read_text())
+    assert saved == json.loads(json.dumps(record))
+    assert saved["params"] == 407_050
+    assert saved["arguments"]["epochs"] == 1 and saved["arguments"]["batch_size"] == 128
+    assert len(saved["history"]["loss"]) == 1 and "val_accuracy" in saved["history"]
+    assert saved["train_seconds"] > 0 and saved["backend"] == "tensorflow"
+    assert {"python", "keras", "tensorflow"} <= saved["versions"].keys()
+    assert saved["device"].startswith(("CPU", "GPU"))
+    assert len(saved["test"]["per_class_accuracy"]) == 10
+
+
+def test_same_seed_gives_the_same_model(small_mnist, tmp_path):
+    first, _ = train("train_logreg", small_mnist, tmp_path / "a", "--epochs", "1", "--seed", "7")
+    second, _ = train("train_logreg", small_mnist, tmp_path / "b", "--epochs", "1", "--seed", "7")
+    assert first["test"] == {**second["test"], "seconds": first["test"]["seconds"]}
+    assert first["history"] == second["history"]
+
+
+def test_target_accuracy_stops_early_and_says_on_what(small_mnist, tmp_path):
+    record, _ = train("train_logreg", small_mnist, tmp_path, "--epochs", "20",
+                      "--validation-split", "0", "--target-accuracy", "0.5")
+    assert record["epochs_run"] < 20
+    assert record["target_accuracy"]["measured_on"] == "test"
+    assert record["target_accuracy"]["reached_epoch"] == record["epochs_run"]
+    assert record["history"]["test_accuracy"][-1] >= 0.5
+
+
+def test_nan_loss_stops_training_and_keeps_the_good_model(small_mnist, tmp_path):
+    record, path = train("train_logreg", small_mnist, tmp_path, "--epochs", "1")
+    good = path.read_bytes()
+    with pytest.raises(TrainingError, match="loss became"):
+        train("train_mlp", small_mnist, tmp_path, "--epochs", "3", "--learning-rate", "1e9",
+              "--optimizer", "sgd")
+    assert path.read_bytes() == good
+    assert json.loads(path.with_suffix(".json").read_text())["model"] == "logreg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.json"]
+
+
+def test_validation_split_holds_out_the_last_images(small_mnist, tmp_path):
+    record, _ = train("train_logreg", small_mnist, tmp_path, "--epochs", "1",
+                      "--validation-split", "0.5")
+    assert "val_accuracy" in record["history"]
+    record, _ = train("train_logreg", small_mnist, tmp_path, "--epochs", "1",
+                      "--validation-split", "0")
+    assert "val_accuracy" not in record["history"]
+    assert np.isfinite(record["test"]["loss"])

@@ -1,0 +1,77 @@
+"""Train a convolutional network on MNIST: the tutorials' three CNNs, chosen with --arch.
+
+    simple   Conv(32) -> MaxPool -> Dense(10)                        54,410 params, ~98.3%
+    deeper   Conv(32) -> MaxPool -> Conv(32) -> MaxPool -> Dense(10)  17,578 params, ~98.6%
+    large    the blog's CNN: Conv(64) -> Conv(32) -> MaxPool -> Dropout -> Dense(256)
+             -> Dropout -> Dense(10), laid out consistently in channels_last
+                                                                   1,201,578 params, ~99.2%
+
+`simple` and `deeper` are the course demo's (98.12% and 98.40% there), trained 5 epochs with
+Adam, batch 128, validation split 0.2; `large` is the blog's (99.16% there), trained
+10 epochs with Adam, batch 32. The default, `deeper`, trains in well under a minute on a
+laptop CPU and is the most accurate per parameter.
+
+    python train_cnn.py                  # the deeper CNN
+    python train_cnn.py --arch large     # the blog's CNN, about 10 minutes on 2 cores
+"""
+
+import sys
+
+from mnistkit.cli import training_parser
+from mnistkit.training import run_script
+
+# Settings that differ from the defaults (5 epochs, batch 128): the blog's, for its CNN.
+ARCHITECTURES = {
+    "simple": {},
+    "deeper": {},
+    "large": {"epochs": 10, "batch_size": 32},
+}
+
+
+def build_model(config):
+    import keras  # here, not at the top, so that --help answers without loading TensorFlow
+    from keras import layers
+
+    if config.arch == "simple":
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),               # one grey channel, channels last
+            layers.Conv2D(32, 3, activation="relu"),      # 32 3x3 filters -> 26x26x32
+            layers.MaxPooling2D(2),                       # -> 13x13x32
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ], name="cnn_simple")
+    if config.arch == "deeper":
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu"),      # -> 26x26x32
+            layers.MaxPooling2D(2),                       # -> 13x13x32
+            layers.Conv2D(32, 3, activation="relu"),      # 3x3x32 filters -> 11x11x32
+            layers.MaxPooling2D(2),                       # -> 5x5x32: fewer weights for Dense
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ], name="cnn_deeper")
+    if config.arch == "large":
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(64, 3, activation="relu"),      # -> 26x26x64
+            layers.Conv2D(32, 3, activation="relu"),      # -> 24x24x32
+            layers.MaxPooling2D(2),                       # -> 12x12x32
+            layers.Dropout(0.25),                         # regularises the 1.2 M weights below
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ], name="cnn_large")
+    raise ValueError(f"unknown architecture {config.arch!r}")
+
+
+def make_parser():
+    return training_parser("cnn", __doc__, archs=ARCHITECTURES, default_arch="deeper")
+
+
+def main(argv=None) -> int:
+    return run_script(make_parser(), build_model, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
