@@ -12,17 +12,44 @@ from mnistkit.evaluation import evaluate_model
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Seconds per epoch, validation included."""
+    """Seconds per epoch, validation included (continuing ``earlier`` when resuming)."""
 
-    def __init__(self):
+    def __init__(self, earlier: list[float] | None = None):
         super().__init__()
-        self.seconds: list[float] = []
+        self.seconds: list[float] = list(earlier or [])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class SaveCheckpoint(keras.callbacks.Callback):
+    """After every epoch, save model, optimizer state and the run so far to ``checkpoint``.
+
+    ``state`` is the run so far (empty on a fresh start); its ``history`` grows here, so it
+    holds every epoch, also those before a resumption.
+    """
+
+    def __init__(self, checkpoint, state: dict, timer: EpochTimer):
+        super().__init__()
+        self.checkpoint, self.state, self.timer = checkpoint, state, timer
+
+    def on_train_begin(self, logs=None):
+        self._start, self._earlier_seconds = time.perf_counter(), self.state["train_seconds"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        saving = time.perf_counter()
+        self.state.update(epoch=epoch + 1, epoch_seconds=self.timer.seconds,
+                          train_seconds=self.train_seconds())
+        self.checkpoint.save(self.model, self.state)
+        self.timer.seconds[-1] += time.perf_counter() - saving  # the epoch's cost includes it
+
+    def train_seconds(self) -> float:
+        return self._earlier_seconds + time.perf_counter() - self._start
 
 
 class NanGuard(keras.callbacks.Callback):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit import runtime
+from mnistkit.checkpoint import Checkpoint, CheckpointError
 from mnistkit.cli import parse_training_args
 from mnistkit.data import DataError, Mnist, load_mnist, prepare_images
 from mnistkit.evaluation import TestResult, evaluate_model
@@ -44,17 +45,17 @@ def run_script(parser: argparse.ArgumentParser, build_model: Callable[[argparse.
     config = parse_training_args(parser, argv)
     runtime.load_backend_quietly()
     signal.signal(signal.SIGTERM, _raise_terminated)
+    resumable = f"; rerun with --resume to continue from {Checkpoint(config.output).model_path}"
     try:
         record = train_and_evaluate(build_model, config)
-    except (DataError, TrainingError, OSError) as error:
+    except (DataError, TrainingError, CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: {config.output} was not written", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"terminated: {config.output} was not written", file=sys.stderr)
-        return 143
+    except (KeyboardInterrupt, Terminated) as stop:
+        was = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
+        print(f"{was}: {config.output} was not written"
+              f"{resumable if Checkpoint(config.output).exists() else ''}", file=sys.stderr)
+        return 130 if was == "interrupted" else 143
     print(f"wall time {time.perf_counter() - started:.1f} s "
           f"(training {record['train_seconds']:.1f} s)")
     return 0
@@ -64,41 +65,59 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
                        config: argparse.Namespace, mnist: Mnist | None = None) -> dict:
     """Train ``build_model(config)`` as ``config`` says, test it on every test image, save it.
 
-    Returns the run's record, the same dict that is written as JSON beside the model.
+    After every epoch a checkpoint is kept; with ``config.resume`` a run continues from
+    it. Returns the run's record, the same dict that is written as JSON beside the model.
     """
     import keras
 
-    from mnistkit.callbacks import EpochTimer, NanGuard, StopAtAccuracy
+    from mnistkit.callbacks import EpochTimer, NanGuard, SaveCheckpoint, StopAtAccuracy
 
     runtime.seed_everything(config.seed)
     mnist = mnist or load_mnist(config.data)
-    model = build_model(config)
+    checkpoint = Checkpoint(config.output)
+    model, state = _start_or_resume(build_model, config, checkpoint)
     x_train, y_train, validation = _split(model, mnist, config.validation_split)
-    model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
+    model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=STEPS_PER_EXECUTION)
     verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
     if verbose:
         print(f"{config.run_name}: {model.count_params():,} parameters, "
               f"{len(x_train):,} training images, {runtime.device()}")
-    timer = EpochTimer()
+    timer = EpochTimer(state["epoch_seconds"])
+    saver = SaveCheckpoint(checkpoint, state, timer)
     stopper = StopAtAccuracy(config.target_accuracy, mnist) if config.target_accuracy else None
-    callbacks = [timer, NanGuard(TrainingError), *([stopper] if stopper else [])]
+    callbacks = [timer, NanGuard(TrainingError), *([stopper] if stopper else []), saver]
 
-    start = time.perf_counter()
-    history = model.fit(
-        _batches(x_train, y_train, config.batch_size, config.seed),
-        validation_data=validation, validation_batch_size=VALIDATION_BATCH,
-        epochs=config.epochs, verbose=verbose, callbacks=callbacks,
-        **({"shuffle": False} if keras.backend.backend() == "tensorflow" else
-           {"batch_size": config.batch_size, "shuffle": True}))
-    train_seconds = time.perf_counter() - start
+    model.fit(_batches(x_train, y_train, config.batch_size, config.seed),
+              validation_data=validation, validation_batch_size=VALIDATION_BATCH,
+              initial_epoch=state["epoch"], epochs=config.epochs, verbose=verbose,
+              callbacks=callbacks,
+              **({"shuffle": False} if keras.backend.backend() == "tensorflow" else
+                 {"batch_size": config.batch_size, "shuffle": True}))
 
     result = evaluate_model(model, mnist.test_images, mnist.test_labels)
-    record = _record(model, config, mnist, history.history, timer.seconds, train_seconds, result)
+    record = _record(model, config, mnist, len(x_train), state["history"], timer.seconds,
+                     saver.train_seconds(), result)
     record["target_accuracy"] = stopper.as_dict() if stopper else None
     save_run(model, record, config.output)
+    checkpoint.remove()
     _report(config, result, stopper)
     return record
+
+
+def _start_or_resume(build_model, config: argparse.Namespace, checkpoint: Checkpoint):
+    """A new model and an empty run, or with ``--resume`` the checkpoint's model and run."""
+    if getattr(config, "resume", False) and checkpoint.exists():
+        model, state = checkpoint.load(config)
+        if not config.quiet:
+            print(f"resuming from {checkpoint.model_path} after epoch {state['epoch']}")
+        return model, state
+    if getattr(config, "resume", False) and not config.quiet:
+        print(f"no checkpoint at {checkpoint.model_path}; starting afresh")
+    state = {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
+             "settings": Checkpoint.settings(config)}
+    return build_model(config), state
 
 
 def _split(model, mnist: Mnist, validation_split: float):
@@ -145,8 +164,8 @@ def _optimizer(config: argparse.Namespace):
     return optimizer(learning_rate=config.learning_rate) if config.learning_rate else optimizer()
 
 
-def _record(model, config, mnist: Mnist, history: dict, epoch_seconds: list[float],
-            train_seconds: float, result: TestResult) -> dict:
+def _record(model, config, mnist: Mnist, train_images: int, history: dict,
+            epoch_seconds: list[float], train_seconds: float, result: TestResult) -> dict:
     arguments = {key: value for key, value in vars(config).items()
                  if isinstance(value, (str, int, float, bool, type(None)))}
     return {
@@ -160,7 +179,7 @@ def _record(model, config, mnist: Mnist, history: dict, epoch_seconds: list[floa
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "epoch_seconds": epoch_seconds,
         "train_seconds": train_seconds,
-        "train_images": len(mnist.train_images),
+        "train_images": train_images,
         "data": mnist.source,
         "versions": runtime.versions(),
         "backend": runtime.backend(),

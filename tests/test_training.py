@@ -47,11 +47,15 @@ def test_saved_h5_reloads_with_identical_predictions_and_a_full_record(small_mni
     assert len(saved["test"]["per_class_accuracy"]) == 10
 
 
-def test_same_seed_gives_the_same_model(small_mnist, tmp_path):
-    first, _ = train("train_logreg", small_mnist, tmp_path / "a", "--epochs", "1", "--seed", "7")
-    second, _ = train("train_logreg", small_mnist, tmp_path / "b", "--epochs", "1", "--seed", "7")
-    assert first["test"] == {**second["test"], "seconds": first["test"]["seconds"]}
-    assert first["history"] == second["history"]
+def test_same_seed_gives_identical_weights(small_mnist, tmp_path):
+    runs = [train("train_cnn", small_mnist, tmp_path / name, "--epochs", "1", "--seed", "7")
+            for name in ("a", "b")]
+    assert runs[0][0]["test"]["accuracy"] == runs[1][0]["test"]["accuracy"]
+    assert runs[0][0]["history"] == runs[1][0]["history"]
+    weights = [load_model_file(path).get_weights() for _, path in runs]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+    other, _ = train("train_cnn", small_mnist, tmp_path / "c", "--epochs", "1", "--seed", "8")
+    assert other["history"] != runs[0][0]["history"]
 
 
 def test_target_accuracy_stops_early_and_says_on_what(small_mnist, tmp_path):
