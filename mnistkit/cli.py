@@ -9,6 +9,7 @@ import argparse
 import math
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
+SCHEDULES = ("constant", "cosine", "onecycle")
 DEFAULT_SEED = 1
 
 
@@ -58,7 +59,7 @@ def _finite_float(text: str) -> float:
 
 
 def training_parser(name: str, description: str, *, epochs: int = 5, batch_size: int = 128,
-                    archs: dict[str, dict] | None = None,
+                    schedule: str = "constant", archs: dict[str, dict] | None = None,
                     default_arch: str | None = None) -> argparse.ArgumentParser:
     """The parser every ``train_*.py`` script uses.
 
@@ -89,6 +90,10 @@ def training_parser(name: str, description: str, *, epochs: int = 5, batch_size:
     parser.add_argument("--learning-rate", "--lr", type=positive_float, default=None,
                         help="learning rate (default: the optimizer's own, 0.001 for adam, "
                              "0.01 for sgd)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=schedule,
+                        help="learning rate over the run: constant; cosine, decaying to 0; "
+                             "onecycle, warming up for the first 20%% of steps, then cosine "
+                             f"(default: {schedule})")
     parser.add_argument("--validation-split", type=fraction, default=0.2,
                         help="fraction of the training set, taken from its end, held out "
                              "for validation; 0 for none (default: 0.2)")

@@ -77,7 +77,8 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
     checkpoint = Checkpoint(config.output)
     model, state = _start_or_resume(build_model, config, checkpoint)
     x_train, y_train, validation = _split(model, mnist, config.validation_split)
-    model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config),
+    steps = config.epochs * math.ceil(len(x_train) / config.batch_size)
+    model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config, steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=STEPS_PER_EXECUTION)
     verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
@@ -154,14 +155,23 @@ def _batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int)
             .with_options(options))
 
 
-def _optimizer(config: argparse.Namespace):
+def _optimizer(config: argparse.Namespace, total_steps: int):
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
                "nadam": keras.optimizers.Nadam}
     optimizer = classes[config.optimizer]
-    return optimizer(learning_rate=config.learning_rate) if config.learning_rate else optimizer()
+    peak = config.learning_rate or optimizer().learning_rate.numpy().item()
+    schedule = getattr(config, "schedule", "constant")
+    if schedule == "cosine":
+        peak = keras.optimizers.schedules.CosineDecay(peak, decay_steps=total_steps)
+    elif schedule == "onecycle":
+        warmup = max(1, total_steps // 5)
+        peak = keras.optimizers.schedules.CosineDecay(
+            peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,
+            warmup_steps=warmup)
+    return optimizer(learning_rate=peak)
 
 
 def _record(model, config, mnist: Mnist, train_images: int, history: dict,
