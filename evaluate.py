@@ -27,6 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(default: $MNIST_DATA, else download through Keras)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write the results to FILE as JSON (default: off)")
+    parser.add_argument("--report", type=Path, default=None, metavar="DIR",
+                        help="also write DIR/report.md with confusion matrices, galleries of "
+                             "mistakes, per-digit accuracy and a comparison chart (default: off)")
     parser.add_argument("--ensemble", action="store_true",
                         help="add a row for the average of the models' probabilities")
     parser.add_argument("--trust-code", action="store_true",
@@ -59,13 +62,14 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    probabilities = {} if args.ensemble else None
+    probabilities = {} if args.ensemble or args.report else None
     rows = evaluate_files(paths, mnist, trust_code=args.trust_code,
                           keep_probabilities=probabilities)
     evaluated = [row for row in rows if row.error is None]
     if args.ensemble and len(evaluated) > 1:
-        rows.insert(0, ensemble_row(rows, probabilities, mnist.test_labels))
-        rows.sort(key=lambda row: (row.error is not None, -(row.accuracy or 0)))
+        ensemble = ensemble_row(rows, probabilities, mnist.test_labels)
+        rows = sorted([ensemble, *rows], key=lambda row: (row.error is not None,
+                                                          -(row.accuracy or 0)))
 
     print(markdown_table(rows))
     print(f"\n{len(evaluated)} of {len(paths)} models evaluated on {len(mnist.test_labels):,} "
@@ -75,6 +79,10 @@ def main(argv=None) -> int:
                     "versions": runtime.versions(),
                     "models": [row.as_dict() for row in rows]}, args.json)
         print(f"wrote {args.json}")
+    if args.report and evaluated:
+        from mnistkit.report import write_report
+
+        print(f"wrote {write_report(rows, probabilities, mnist, args.report, runtime.device())}")
     if not evaluated:
         return 2
     return 1 if len(evaluated) < len(paths) else 0

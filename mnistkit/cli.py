@@ -108,6 +108,9 @@ def training_parser(name: str, description: str, *, epochs: int = 5, batch_size:
     parser.add_argument("--target-accuracy", type=accuracy, default=None,
                         help="stop once validation accuracy (test accuracy with "
                              "--validation-split 0) reaches this (default: off)")
+    parser.add_argument("--no-plot", action="store_true",
+                        help="do not draw the training curves beside the model "
+                             "(default: models/<name>.png)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last finished epoch "
                              "(default: start afresh)")

@@ -109,10 +109,13 @@ def markdown_table(rows: list[Row]) -> str:
 
 def ensemble_row(rows: list[Row], probabilities: dict[str, np.ndarray],
                  labels: np.ndarray) -> Row:
-    """The row of the average of the evaluated models' probabilities."""
+    """The row of the average of the evaluated models' probabilities (which it adds to
+    ``probabilities`` under the row's name)."""
     members = [row for row in rows if row.error is None]
-    result = score(np.mean([probabilities[row.path] for row in members], axis=0), labels)
-    return Row(path=f"ensemble of {len(members)}", params=sum(row.params for row in members),
+    name = f"ensemble of {len(members)}"
+    probabilities[name] = np.mean([probabilities[row.path] for row in members], axis=0)
+    result = score(probabilities[name], labels)
+    return Row(path=name, params=sum(row.params for row in members),
                accuracy=result.accuracy, errors=result.errors, total=result.total,
                loss=result.loss, seconds=sum(row.seconds for row in members),
                per_class_accuracy=result.per_class_accuracy,

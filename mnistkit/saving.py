@@ -20,10 +20,17 @@ def record_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def save_run(model, record: dict, model_path: str | Path) -> None:
-    """Save the model and its JSON record together, each whole or not at all."""
-    publish({model_path: lambda temp: save_keras_model(model, temp),
-             record_path(model_path): lambda temp: _dump_json(data=record, path=temp)})
+def save_run(model, record: dict, model_path: str | Path, plot: bool = True) -> None:
+    """Save the model, its JSON record and (with ``plot``) its training curves as PNG,
+    all with the same stem, together, each whole or not at all."""
+    writers = {model_path: lambda temp: save_keras_model(model, temp),
+               record_path(model_path): lambda temp: _dump_json(data=record, path=temp)}
+    if plot:
+        from mnistkit import plots
+
+        writers[Path(model_path).with_suffix(".png")] = (
+            lambda temp: plots.training_curves(record, temp))
+    publish(writers)
 
 
 def write_json(data: dict, path: str | Path) -> None:
