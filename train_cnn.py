@@ -20,11 +20,15 @@ import sys
 from mnistkit.cli import training_parser
 from mnistkit.training import run_script
 
-# Settings that differ from the defaults (5 epochs, batch 128): the blog's, for its CNN.
+# Settings that differ from the tutorials' defaults (mnistkit.cli.TRAINING_DEFAULTS): the
+# blog's, for its CNN, which it trained on all 60,000 images.
 ARCHITECTURES = {
     "simple": {},
     "deeper": {},
-    "large": {"epochs": 10, "batch_size": 32},
+    "large": {"epochs": 10, "batch_size": 32, "validation_split": 0.0},
+    # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule.
+    "modern": {"epochs": 20, "batch_size": 128, "optimizer": "adamw", "learning_rate": 0.003,
+               "schedule": "onecycle", "validation_split": 0.0},
 }
 
 
@@ -62,6 +66,27 @@ def build_model(config):
             layers.Dropout(0.5),
             layers.Dense(10, activation="softmax"),
         ], name="cnn_large")
+    if config.arch == "modern":
+        def conv(filters, **options):  # convolution, then batch normalisation, then ReLU
+            return [layers.Conv2D(filters, 3, use_bias=False, **options),
+                    layers.BatchNormalization(), layers.ReLU()]
+
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            # Distortions like handwriting's own, drawn afresh every step; off at inference.
+            layers.RandomRotation(0.03, fill_mode="constant"),            # up to ±11 degrees
+            layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),     # up to ±3 pixels
+            layers.RandomZoom(0.1, fill_mode="constant"),
+            *conv(32, padding="same"),                                    # -> 28x28x32
+            layers.MaxPooling2D(2),                                       # -> 14x14x32
+            *conv(64, padding="same"),
+            *conv(64, padding="same"),                                    # -> 14x14x64
+            layers.MaxPooling2D(2),                                       # -> 7x7x64
+            *conv(128),                                                   # -> 5x5x128
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(10, activation="softmax"),
+        ], name="cnn_modern")
     raise ValueError(f"unknown architecture {config.arch!r}")
 
 

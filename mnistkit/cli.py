@@ -58,45 +58,50 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def training_parser(name: str, description: str, *, epochs: int = 5, batch_size: int = 128,
-                    schedule: str = "constant", archs: dict[str, dict] | None = None,
+# The tutorials' settings; a script or an architecture may change any of them.
+TRAINING_DEFAULTS = {"epochs": 5, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
+                     "schedule": "constant", "validation_split": 0.2}
+
+
+def training_parser(name: str, description: str, *, archs: dict[str, dict] | None = None,
                     default_arch: str | None = None) -> argparse.ArgumentParser:
     """The parser every ``train_*.py`` script uses.
 
-    ``name`` gives the default output, ``models/<name>.h5``. With ``archs`` (each mapped to
-    the settings that differ from ``epochs`` and ``batch_size``) the parser gets ``--arch``;
-    the output then defaults to ``models/<name>_<arch>.h5``. Call :func:`parse_training_args`
-    to fill in those per-architecture defaults.
+    ``name`` gives the default output, ``models/<name>.h5``. With ``archs``, each mapped to
+    the settings in which it differs from ``TRAINING_DEFAULTS``, the parser gets ``--arch``
+    and the output defaults to ``models/<name>_<arch>.h5``. Call :func:`parse_training_args`
+    to fill in the defaults of the chosen architecture.
     """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(name=name, base_defaults={"epochs": epochs, "batch_size": batch_size},
-                        arch_defaults=archs or {})
+    parser.set_defaults(name=name, arch_defaults=archs or {})
     if archs:
         parser.add_argument("--arch", choices=list(archs), default=default_arch,
                             help=f"which network to train (default: {default_arch})")
 
-    def per_arch(flag: str, value) -> str:
-        special = [f"{value_of} for {arch}" for arch, overrides in (archs or {}).items()
-                   if (value_of := overrides.get(flag)) is not None]
-        return f"default: {value}" + (f"; {', '.join(special)}" if special else "")
+    def default(flag: str, shown=None) -> str:
+        special = [f"{value} for {arch}" for arch, overrides in (archs or {}).items()
+                   if (value := overrides.get(flag)) is not None]
+        shown = shown or TRAINING_DEFAULTS[flag]
+        return f"default: {shown}" + (f"; {', '.join(special)}" if special else "")
 
     parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"passes over the training set ({per_arch('epochs', epochs)})")
+                        help=f"passes over the training set ({default('epochs')})")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help=f"images per training step ({per_arch('batch_size', batch_size)})")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
-                        help="optimizer (default: adam)")
+                        help=f"images per training step ({default('batch_size')})")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                        help=f"optimizer ({default('optimizer')})")
     parser.add_argument("--learning-rate", "--lr", type=positive_float, default=None,
-                        help="learning rate (default: the optimizer's own, 0.001 for adam, "
-                             "0.01 for sgd)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default=schedule,
+                        help="peak learning rate (" + default(
+                            "learning_rate", "the optimizer's own, 0.001 for adam, 0.01 for sgd")
+                        + ")")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=None,
                         help="learning rate over the run: constant; cosine, decaying to 0; "
                              "onecycle, warming up for the first 20%% of steps, then cosine "
-                             f"(default: {schedule})")
-    parser.add_argument("--validation-split", type=fraction, default=0.2,
+                             f"({default('schedule')})")
+    parser.add_argument("--validation-split", type=fraction, default=None,
                         help="fraction of the training set, taken from its end, held out "
-                             "for validation; 0 for none (default: 0.2)")
+                             f"for validation; 0 for none ({default('validation_split')})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"random seed for weights and shuffling (default: {DEFAULT_SEED})")
     parser.add_argument("--output", default=None,
@@ -125,7 +130,7 @@ def parse_training_args(parser: argparse.ArgumentParser,
     """Parse ``argv`` and fill the defaults that depend on ``--arch``."""
     args = parser.parse_args(argv)
     overrides = args.arch_defaults.get(getattr(args, "arch", None), {})
-    for flag, value in {**args.base_defaults, **overrides}.items():
+    for flag, value in {**TRAINING_DEFAULTS, **overrides}.items():
         if getattr(args, flag) is None:
             setattr(args, flag, value)
     arch = getattr(args, "arch", None)
@@ -134,5 +139,5 @@ def parse_training_args(parser: argparse.ArgumentParser,
         args.output = f"models/{args.run_name}.h5"
     if not args.output.endswith(".h5"):
         parser.error(f"--output {args.output}: the model file name must end in .h5")
-    del args.base_defaults, args.arch_defaults
+    del args.arch_defaults
     return args

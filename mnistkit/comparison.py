@@ -84,6 +84,8 @@ def describe_training(record: dict | None) -> str:
     parts = [str(arguments.get("optimizer", "?"))]
     if arguments.get("learning_rate"):
         parts[0] += f" lr {arguments['learning_rate']:g}"
+    if arguments.get("schedule", "constant") != "constant":
+        parts[0] += f" {arguments['schedule']}"
     parts.append(f"{record.get('epochs_run', arguments.get('epochs', '?'))} epochs")
     parts.append(f"batch {arguments.get('batch_size', '?')}")
     parts.append(f"val {arguments.get('validation_split', '?')}")

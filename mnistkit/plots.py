@@ -38,7 +38,9 @@ def training_curves(record: dict, path: Path) -> None:
         if len(epochs) < 15:
             axes.set_xticks(epochs)
     test = record["test"]
-    figure.suptitle(f"{record['model']}: test accuracy {test['accuracy']:.4f} "
+    stem = Path(record.get("file", record["model"])).stem
+    name = stem if stem == record["model"] else f"{stem} ({record['model']})"
+    figure.suptitle(f"{name}: test accuracy {test['accuracy']:.4f} "
                     f"({test['errors']}/{test['total']} wrong), {record['params']:,} parameters")
     _save(figure, path)
 

@@ -163,10 +163,9 @@ def _optimizer(config: argparse.Namespace, total_steps: int):
                "nadam": keras.optimizers.Nadam}
     optimizer = classes[config.optimizer]
     peak = config.learning_rate or optimizer().learning_rate.numpy().item()
-    schedule = getattr(config, "schedule", "constant")
-    if schedule == "cosine":
+    if config.schedule == "cosine":
         peak = keras.optimizers.schedules.CosineDecay(peak, decay_steps=total_steps)
-    elif schedule == "onecycle":
+    elif config.schedule == "onecycle":
         warmup = max(1, total_steps // 5)
         peak = keras.optimizers.schedules.CosineDecay(
             peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,

@@ -99,7 +99,7 @@ def test_two_runs_on_one_output_leave_one_complete_model(tmp_path, medium_npz, m
     # The JSON belongs to the model beside it: the pair is renamed into place together.
     assert evaluate_model(model, mnist.test_images, mnist.test_labels).accuracy == \
         record["test"]["accuracy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.h5", "mlp.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.h5", "mlp.json", "mlp.png"]
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, medium_npz):

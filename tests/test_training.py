@@ -47,6 +47,14 @@ def test_saved_h5_reloads_with_identical_predictions_and_a_full_record(small_mni
     assert len(saved["test"]["per_class_accuracy"]) == 10
 
 
+def test_augmenting_model_reloads_without_custom_code(small_mnist, tmp_path):
+    record, path = train("train_cnn", small_mnist, tmp_path, "--arch", "modern", "--epochs", "1")
+    reloaded = load_model_file(path)  # safe mode: random layers are plain Keras layers
+    again = evaluate_model(reloaded, small_mnist.test_images, small_mnist.test_labels)
+    assert again.accuracy == record["test"]["accuracy"]  # augmentation is off at inference
+    assert record["arguments"]["schedule"] == "onecycle"
+
+
 def test_same_seed_gives_identical_weights(small_mnist, tmp_path):
     runs = [train("train_cnn", small_mnist, tmp_path / name, "--epochs", "1", "--seed", "7")
             for name in ("a", "b")]
@@ -75,7 +83,7 @@ def test_nan_loss_stops_training_and_keeps_the_good_model(small_mnist, tmp_path)
               "--optimizer", "sgd")
     assert path.read_bytes() == good
     assert json.loads(path.with_suffix(".json").read_text())["model"] == "logreg"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.json", "model.png"]
 
 
 def test_validation_split_holds_out_the_last_images(small_mnist, tmp_path):
