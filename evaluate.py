@@ -21,7 +21,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path,
-                        help=f"model files (default: every .h5 in {MODELS_DIR}/)")
+                        help=f"model files or folders of them (default: every .h5 in "
+                             f"{MODELS_DIR}/)")
     parser.add_argument("--data", default=None,
                         help="local MNIST: a folder with the four IDX files or mnist.npz "
                              "(default: $MNIST_DATA, else download through Keras)")
@@ -39,14 +40,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def find_models(paths: list[Path]) -> list[Path]:
-    return paths or sorted(MODELS_DIR.glob("*.h5"))
+    """The files named, with each folder replaced by the .h5 files in it."""
+    if not paths:
+        return sorted(MODELS_DIR.glob("*.h5"))
+    found = []
+    for path in paths:
+        found.extend(sorted(path.glob("*.h5")) if path.is_dir() else [path])
+    return found
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     paths = find_models(args.models)
     if not paths:
-        print(f"error: no .h5 models in {MODELS_DIR}/; train one first: python train_cnn.py",
+        where = ", ".join(f"{path}/" for path in args.models) or f"{MODELS_DIR}/"
+        print(f"error: no .h5 models in {where}; train one first: python train_cnn.py",
               file=sys.stderr)
         return 2
 

@@ -96,6 +96,12 @@ def test_ensemble_row_averages_the_models(model_dir, small_mnist):
     assert "| ensemble of 2 |" in result.stdout
 
 
+def test_a_folder_stands_for_its_models(model_dir, tmp_path):
+    result = evaluate(model_dir, "--json", tmp_path / "all.json")
+    assert result.returncode == 1  # the folder holds the broken files too
+    assert len(json.loads((tmp_path / "all.json").read_text())["models"]) == 8
+
+
 def test_nothing_evaluable_exits_2(model_dir):
     result = evaluate(model_dir / "notes.h5", model_dir / "missing.h5")
     assert result.returncode == 2
