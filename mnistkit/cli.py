@@ -60,7 +60,7 @@ def _finite_float(text: str) -> float:
 
 # The tutorials' settings; a script or an architecture may change any of them.
 TRAINING_DEFAULTS = {"epochs": 5, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
-                     "schedule": "constant", "validation_split": 0.2, "ema": False}
+                     "schedule": "constant", "validation_split": 0.2}
 
 
 def training_parser(name: str, description: str, *, archs: dict[str, dict] | None = None,
@@ -80,7 +80,7 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
                             help=f"which network to train (default: {default_arch})")
 
     def default(flag: str, shown=None) -> str:
-        special = [f"{_shown(value)} for {arch}" for arch, overrides in (archs or {}).items()
+        special = [f"{value} for {arch}" for arch, overrides in (archs or {}).items()
                    if (value := overrides.get(flag)) is not None]
         shown = shown or TRAINING_DEFAULTS[flag]
         return f"default: {shown}" + (f"; {', '.join(special)}" if special else "")
@@ -99,9 +99,6 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
                         help="learning rate over the run: constant; cosine, decaying to 0; "
                              "onecycle, warming up for the first 20%% of steps, then cosine "
                              f"({default('schedule')})")
-    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
-                        help="keep a moving average of the weights and save that "
-                             f"({default('ema', 'off')})")
     parser.add_argument("--validation-split", type=fraction, default=None,
                         help="fraction of the training set, taken from its end, held out "
                              f"for validation; 0 for none ({default('validation_split')})")
@@ -126,10 +123,6 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
                         help="print only the final result (default: one line per epoch, "
                              "or a progress bar on a terminal)")
     return parser
-
-
-def _shown(value) -> str:
-    return "on" if value is True else "off" if value is False else str(value)
 
 
 def parse_training_args(parser: argparse.ArgumentParser,

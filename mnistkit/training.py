@@ -170,7 +170,7 @@ def _optimizer(config: argparse.Namespace, total_steps: int):
         peak = keras.optimizers.schedules.CosineDecay(
             peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,
             warmup_steps=warmup)
-    return optimizer(learning_rate=peak, use_ema=bool(getattr(config, "ema", False)))
+    return optimizer(learning_rate=peak)
 
 
 def _record(model, config, mnist: Mnist, train_images: int, history: dict,
