@@ -93,6 +93,8 @@ def main(argv=None) -> int:
         import numpy as np
 
         batch = np.stack([picture for _, picture, _ in inputs])
+        # Back to 8-bit pixels, as MNIST stores them, so that scaling and layout for the
+        # model happen in the one place every script uses (mnistkit.data.prepare_images).
         probabilities = predict_probabilities(model, np.round(batch * 255).astype(np.uint8))
         for (name, picture, label), probs in zip(inputs, probabilities, strict=True):
             results.append(describe(name, probs, label))

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mnistkit.saving import publish, save_keras_model
+from mnistkit.saving import dump_json, publish, save_keras_model
 
 # Settings that must not change between a run and its resumption.
 _SAME_SETTINGS = ("run_name", "batch_size", "optimizer", "learning_rate", "validation_split",
@@ -33,7 +33,7 @@ class Checkpoint:
 
     def save(self, model, state: dict) -> None:
         publish({self.model_path: lambda temp: save_keras_model(model, temp),
-                 self.state_path: lambda temp: temp.write_text(json.dumps(state))})
+                 self.state_path: lambda temp: dump_json(state, temp)})
 
     def load(self, config: argparse.Namespace):
         """The saved model (compiled, with its optimizer state) and the saved state."""

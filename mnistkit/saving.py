@@ -24,7 +24,7 @@ def save_run(model, record: dict, model_path: str | Path, plot: bool = True) -> 
     """Save the model, its JSON record and (with ``plot``) its training curves as PNG,
     all with the same stem, together, each whole or not at all."""
     writers = {model_path: lambda temp: save_keras_model(model, temp),
-               record_path(model_path): lambda temp: _dump_json(data=record, path=temp)}
+               record_path(model_path): lambda temp: dump_json(data=record, path=temp)}
     if plot:
         from mnistkit import plots
 
@@ -35,10 +35,11 @@ def save_run(model, record: dict, model_path: str | Path, plot: bool = True) -> 
 
 def write_json(data: dict, path: str | Path) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
-    publish({path: lambda temp: _dump_json(data, temp)})
+    publish({path: lambda temp: dump_json(data, temp)})
 
 
-def _dump_json(data: dict, path: Path) -> None:
+def dump_json(data: dict, path: Path) -> None:
+    """Write ``data`` as indented JSON to ``path`` (a writer for :func:`publish`)."""
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
