@@ -26,7 +26,8 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class SaveCheckpoint(keras.callbacks.Callback):
-    """After every epoch, save model, optimizer state and the run so far to ``checkpoint``.
+    """After every epoch, save model, optimizer state and the run so far to ``checkpoint``
+    (unless it is None: then only the run so far is kept, in ``state``).
 
     ``state`` is the run so far (empty on a fresh start); its ``history`` grows here, so it
     holds every epoch, also those before a resumption.
@@ -45,7 +46,8 @@ class SaveCheckpoint(keras.callbacks.Callback):
         saving = time.perf_counter()
         self.state.update(epoch=epoch + 1, epoch_seconds=self.timer.seconds,
                           train_seconds=self.train_seconds())
-        self.checkpoint.save(self.model, self.state)
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.model, self.state)
         self.timer.seconds[-1] += time.perf_counter() - saving  # the epoch's cost includes it
 
     def train_seconds(self) -> float:

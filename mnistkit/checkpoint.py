@@ -15,7 +15,7 @@ from mnistkit.saving import dump_json, publish, save_keras_model
 
 # Settings that must not change between a run and its resumption.
 _SAME_SETTINGS = ("run_name", "batch_size", "optimizer", "learning_rate", "validation_split",
-                  "seed")
+                  "seed", "mixed_precision", "distribute")
 
 
 class CheckpointError(Exception):

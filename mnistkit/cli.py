@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 
+DEVICES = ("auto", "cpu", "gpu")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
 SCHEDULES = ("constant", "cosine", "onecycle")
 DEFAULT_SEED = 1
@@ -119,6 +120,21 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last finished epoch "
                              "(default: start afresh)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to train: auto takes a GPU when one is visible "
+                             "(default: auto)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="compute in float16 on a GPU, bfloat16 on a CPU, keeping weights "
+                             "and the output layer in float32; the model is saved in float32 "
+                             "(default: float32 throughout)")
+    parser.add_argument("--distribute", action="store_true",
+                        help="train data-parallel over every visible device (TensorFlow: "
+                             "MirroredStrategy; JAX: keras.distribution.DataParallel, also over "
+                             "several processes, see the README); --batch-size is then per "
+                             "device (default: one device)")
+    parser.add_argument("--cpu-devices", type=positive_int, default=1,
+                        help="with --distribute and no GPU, split the CPU into this many "
+                             "devices, to try data parallelism on a laptop (default: 1)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print only the final result (default: one line per epoch, "
                              "or a progress bar on a terminal)")
@@ -139,5 +155,7 @@ def parse_training_args(parser: argparse.ArgumentParser,
         args.output = f"models/{args.run_name}.h5"
     if not args.output.endswith(".h5"):
         parser.error(f"--output {args.output}: the model file name must end in .h5")
+    if args.cpu_devices > 1 and not args.distribute:
+        parser.error("--cpu-devices: only has an effect with --distribute")
     del args.arch_defaults
     return args

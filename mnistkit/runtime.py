@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -27,10 +28,13 @@ def load_backend_quietly() -> None:
         try:
             import keras
 
-            if keras.backend.backend() == "tensorflow":
+            # On the other backends Keras still imports TensorFlow, where installed, to
+            # seed it (keras.utils.set_random_seed): better here, where its noise is caught.
+            if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
                 import tensorflow as tf
 
-                tf.config.list_physical_devices()
+                if keras.backend.backend() == "tensorflow":
+                    tf.config.list_physical_devices()
         finally:
             os.dup2(saved, 2)
             os.close(saved)

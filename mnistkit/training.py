@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistkit import runtime
+from mnistkit import devices, runtime
 from mnistkit.checkpoint import Checkpoint, CheckpointError
 from mnistkit.cli import parse_training_args
 from mnistkit.data import DataError, Mnist, load_mnist, prepare_images
+from mnistkit.devices import DeviceError
 from mnistkit.evaluation import TestResult, evaluate_model
 from mnistkit.saving import record_path, save_run
 
@@ -43,12 +44,13 @@ def run_script(parser: argparse.ArgumentParser, build_model: Callable[[argparse.
     """Parse the command line, train, report; the exit status for ``sys.exit``."""
     started = time.perf_counter()
     config = parse_training_args(parser, argv)
+    devices.prepare(config)
     runtime.load_backend_quietly()
     signal.signal(signal.SIGTERM, _raise_terminated)
     resumable = f"; rerun with --resume to continue from {Checkpoint(config.output).model_path}"
     try:
         record = train_and_evaluate(build_model, config)
-    except (DataError, TrainingError, CheckpointError, OSError) as error:
+    except (DataError, TrainingError, CheckpointError, DeviceError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Terminated) as stop:
@@ -67,43 +69,64 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
 
     After every epoch a checkpoint is kept; with ``config.resume`` a run continues from
     it. Returns the run's record, the same dict that is written as JSON beside the model.
+    Of several processes training together, only the first saves.
     """
-    import keras
+    placement = devices.place(config)  # first: JAX's processes join before any computation
+    runtime.seed_everything(config.seed)
+    mnist = mnist or load_mnist(config.data)
+    try:
+        return _train(build_model, config, mnist, placement)
+    finally:
+        devices.release()
+
+
+def _train(build_model, config: argparse.Namespace, mnist: Mnist,
+           placement: devices.Placement) -> dict:
 
     from mnistkit.callbacks import EpochTimer, NanGuard, SaveCheckpoint, StopAtAccuracy
 
-    runtime.seed_everything(config.seed)
-    mnist = mnist or load_mnist(config.data)
+    alone = placement.processes == 1
+    if not alone and (config.resume or (config.target_accuracy and not config.validation_split)):
+        raise DeviceError("--resume and --target-accuracy without a validation split need "
+                          "a single process (several processes keep no checkpoint and "
+                          "cannot test in between)")
     checkpoint = Checkpoint(config.output)
-    model, state = _start_or_resume(build_model, config, checkpoint)
-    x_train, y_train, validation = _split(model, mnist, config.validation_split)
-    steps = config.epochs * math.ceil(len(x_train) / config.batch_size)
-    model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config, steps),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=STEPS_PER_EXECUTION)
+    with placement.scope():
+        model, state = _start_or_resume(build_model, config, checkpoint)
+        placement.adapt(model)
+        x_train, y_train, validation = _split(model, mnist, config.validation_split)
+        batch_size = config.batch_size * placement.local_replicas  # this process's share
+        steps = config.epochs * math.ceil(len(x_train) / (config.batch_size * placement.replicas))
+        model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config, steps),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=_steps_per_execution(placement))
+    x_train, y_train = devices.shard(placement, x_train, y_train)
+    validation = validation and devices.shard(placement, *validation)
     verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
     if verbose:
         print(f"{config.run_name}: {model.count_params():,} parameters, "
-              f"{len(x_train):,} training images, {runtime.device()}")
+              f"{len(x_train) * placement.processes:,} training images, {placement.describe()}")
     timer = EpochTimer(state["epoch_seconds"])
-    saver = SaveCheckpoint(checkpoint, state, timer)
+    saver = SaveCheckpoint(checkpoint if alone else None, state, timer)
     stopper = StopAtAccuracy(config.target_accuracy, mnist) if config.target_accuracy else None
     callbacks = [timer, NanGuard(TrainingError), *([stopper] if stopper else []), saver]
 
-    model.fit(_batches(x_train, y_train, config.batch_size, config.seed),
-              validation_data=validation, validation_batch_size=VALIDATION_BATCH,
+    model.fit(**_training_data(x_train, y_train, batch_size, config.seed),
+              validation_data=validation,
+              validation_batch_size=VALIDATION_BATCH // placement.local_replicas
+              * placement.local_replicas,
               initial_epoch=state["epoch"], epochs=config.epochs, verbose=verbose,
-              callbacks=callbacks,
-              **({"shuffle": False} if keras.backend.backend() == "tensorflow" else
-                 {"batch_size": config.batch_size, "shuffle": True}))
+              callbacks=callbacks)
 
+    model = placement.plain_model(model, build_model, config)
     result = evaluate_model(model, mnist.test_images, mnist.test_labels)
-    record = _record(model, config, mnist, len(x_train), state["history"], timer.seconds,
-                     saver.train_seconds(), result)
+    record = _record(model, config, mnist, len(x_train) * placement.processes, state["history"],
+                     timer.seconds, saver.train_seconds(), result, placement)
     record["target_accuracy"] = stopper.as_dict() if stopper else None
-    save_run(model, record, config.output, plot=not getattr(config, "no_plot", False))
-    checkpoint.remove()
-    _report(config, result, stopper)
+    if placement.is_chief:
+        save_run(model, record, config.output, plot=not getattr(config, "no_plot", False))
+        checkpoint.remove()
+    _report(config, result, stopper, placement)
     return record
 
 
@@ -121,6 +144,16 @@ def _start_or_resume(build_model, config: argparse.Namespace, checkpoint: Checkp
     return build_model(config), state
 
 
+def _steps_per_execution(placement: devices.Placement) -> int:
+    import keras
+
+    # Keras' torch trainer refuses more than one step per call; under a TensorFlow strategy
+    # several steps per call fail inside TensorFlow ("You must feed a value for placeholder").
+    if keras.backend.backend() == "torch" or placement.strategy is not None:
+        return 1
+    return STEPS_PER_EXECUTION
+
+
 def _split(model, mnist: Mnist, validation_split: float):
     """Training arrays and validation data, laid out for ``model``; like Keras'
     ``validation_split``, the validation images are the last ones, taken before shuffling."""
@@ -132,8 +165,9 @@ def _split(model, mnist: Mnist, validation_split: float):
     return images[:keep], labels[:keep], (images[keep:], labels[keep:])
 
 
-def _batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-    """Shuffled batches for ``fit``: a tf.data pipeline on TensorFlow, arrays elsewhere.
+def _training_data(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> dict:
+    """``fit``'s arguments for shuffled batches: a tf.data pipeline on TensorFlow, arrays
+    elsewhere.
 
     tf.data's autotuner, which ``fit`` switches on for arrays, stalls some epochs at their
     start for seconds with both cores idle; a fixed prefetch of two batches never waits.
@@ -141,18 +175,19 @@ def _batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int)
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        return images, labels
+        return {"x": images, "y": labels, "batch_size": batch_size, "shuffle": True}
     import tensorflow as tf
 
     images, labels = tf.constant(images), tf.constant(labels)
     options = tf.data.Options()
     options.autotune.enabled = False
-    return (tf.data.Dataset.range(len(images))
-            .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-            .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
-            .prefetch(2)
-            .with_options(options))
+    dataset = (tf.data.Dataset.range(len(images))
+               .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size)
+               .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+               .prefetch(2)
+               .with_options(options))
+    return {"x": dataset, "shuffle": False}
 
 
 def _optimizer(config: argparse.Namespace, total_steps: int):
@@ -174,7 +209,8 @@ def _optimizer(config: argparse.Namespace, total_steps: int):
 
 
 def _record(model, config, mnist: Mnist, train_images: int, history: dict,
-            epoch_seconds: list[float], train_seconds: float, result: TestResult) -> dict:
+            epoch_seconds: list[float], train_seconds: float, result: TestResult,
+            placement: devices.Placement) -> dict:
     arguments = {key: value for key, value in vars(config).items()
                  if isinstance(value, (str, int, float, bool, type(None)))}
     return {
@@ -192,16 +228,21 @@ def _record(model, config, mnist: Mnist, train_images: int, history: dict,
         "data": mnist.source,
         "versions": runtime.versions(),
         "backend": runtime.backend(),
-        "device": runtime.device(),
+        "device": placement.device,
+        "placement": placement.as_dict(),
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
-def _report(config, result: TestResult, stopper) -> None:
+def _report(config, result: TestResult, stopper, placement: devices.Placement) -> None:
     if stopper is not None:
         print(stopper.summary())
     print(f"test accuracy {result.accuracy:.4f} ({result.errors}/{result.total} wrong), "
           f"test loss {result.loss:.4f}, on all {result.total:,} test images")
+    if not placement.is_chief:
+        print(f"process {placement.process_index} of {placement.processes}: "
+              f"{config.output} is saved by process 0")
+        return
     plot = Path(config.output).with_suffix(".png")
     plot = "" if getattr(config, "no_plot", False) else f" and {plot}"
     print(f"saved {config.output}, {record_path(config.output)}{plot}")
