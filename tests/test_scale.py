@@ -151,7 +151,8 @@ def test_predict_runs_on(backend, model_per_backend, data_dir):
 
 
 def test_mixed_precision_trains_in_bfloat16_and_saves_float32(data_dir, tmp_path):
-    record = train(data_dir, tmp_path / "mixed.h5", "--mixed-precision", env=NO_GPU)
+    record = train(data_dir, tmp_path / "mixed.h5", "--mixed-precision", "--batch-size", "32",
+                   env=NO_GPU)
     assert record["placement"]["precision"] == "mixed_bfloat16"  # on a CPU; float16 on GPUs
     assert record["test"]["accuracy"] > 0.9
 
