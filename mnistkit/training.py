@@ -82,7 +82,6 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
 
 def _train(build_model, config: argparse.Namespace, mnist: Mnist,
            placement: devices.Placement) -> dict:
-
     from mnistkit.callbacks import EpochTimer, NanGuard, SaveCheckpoint, StopAtAccuracy
 
     alone = placement.processes == 1
@@ -101,7 +100,8 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       steps_per_execution=_steps_per_execution(placement))
     x_train, y_train = devices.shard(placement, x_train, y_train)
-    validation = validation and devices.shard(placement, *validation)
+    if validation is not None:
+        validation = devices.shard(placement, *validation)
     verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
     if verbose:
         print(f"{config.run_name}: {model.count_params():,} parameters, "
