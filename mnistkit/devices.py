@@ -145,7 +145,7 @@ def _configure_tensorflow(config: argparse.Namespace) -> None:
     import tensorflow as tf
 
     try:
-        if config.device == "cpu":
+        if config.device == "cpu":  # for callers of train_and_evaluate, who skip prepare()
             tf.config.set_visible_devices([], "GPU")
         if config.cpu_devices > 1:
             cpu = tf.config.list_physical_devices("CPU")[0]

@@ -49,7 +49,8 @@ def prepare_digit(gray: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         raise ImageError("no digit found (the picture is blank)")
     crop = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
-    crop = crop * _grow(keep[rows.min():rows.max() + 1, columns.min():columns.max() + 1])
+    # One pixel wider than the mask, to keep the soft edges of the strokes.
+    crop = crop * _dilate(keep[rows.min():rows.max() + 1, columns.min():columns.max() + 1])
     crop = _thicken(_resize_long_side(crop, 5 * BOX))
     return _centre_by_mass(_resize_long_side(crop, BOX))
 
@@ -151,13 +152,13 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return labels, sizes
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """The mask one pixel wider, to keep the soft edges of the strokes."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
+def _dilate(image: np.ndarray) -> np.ndarray:
+    """Each pixel the maximum of itself and its four neighbours: strokes one pixel wider."""
+    grown = image.copy()
+    grown[1:] = np.maximum(grown[1:], image[:-1])
+    grown[:-1] = np.maximum(grown[:-1], image[1:])
+    grown[:, 1:] = np.maximum(grown[:, 1:], image[:, :-1])
+    grown[:, :-1] = np.maximum(grown[:, :-1], image[:, 1:])
     return grown
 
 
@@ -172,12 +173,7 @@ def _thicken(digit: np.ndarray) -> np.ndarray:
     wanted = STROKE * max(digit.shape)
     steps = int(round((wanted - width) / 2))
     for _ in range(max(0, min(steps, 8))):
-        grown = digit.copy()
-        grown[1:] = np.maximum(grown[1:], digit[:-1])
-        grown[:-1] = np.maximum(grown[:-1], digit[1:])
-        grown[:, 1:] = np.maximum(grown[:, 1:], digit[:, :-1])
-        grown[:, :-1] = np.maximum(grown[:, :-1], digit[:, 1:])
-        digit = grown
+        digit = _dilate(digit)
     return digit
 
 

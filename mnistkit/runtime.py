@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import os
 import platform
 import sys
@@ -16,32 +16,15 @@ _STARTUP_NOISE = ("All log messages before absl::InitializeLog", "port.cc:", "cu
 
 
 def load_backend_quietly() -> None:
-    """Import Keras and its backend and find the devices, without the C++ start-up chatter.
-
-    The C-level stderr is captured meanwhile; lines that are not known noise are printed.
-    """
+    """Import Keras and its backend and find the devices, without the C++ start-up chatter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import keras
+    with _quiet_native_stderr():
+        import keras
 
-            # On the other backends Keras still imports TensorFlow, where installed, to
-            # seed it (keras.utils.set_random_seed): better here, where its noise is caught.
-            if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
-                import tensorflow as tf
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-                if keras.backend.backend() == "tensorflow":
-                    tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip() and not any(noise in line for noise in _STARTUP_NOISE):
-                    print(line, file=sys.stderr)
+            tf.config.list_physical_devices()
 
 
 def seed_everything(seed: int) -> None:
@@ -51,11 +34,32 @@ def seed_everything(seed: int) -> None:
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    # On every backend Keras also seeds TensorFlow where it is installed, importing it:
+    # on JAX and torch that import's start-up chatter comes from here.
+    with _quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Capture the C-level stderr meanwhile; print the lines that are not known noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(noise in line for noise in _STARTUP_NOISE):
+                    print(line, file=sys.stderr)
 
 
 def versions() -> dict[str, str]:

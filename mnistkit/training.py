@@ -102,10 +102,11 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
     x_train, y_train = devices.shard(placement, x_train, y_train)
     if validation is not None:
         validation = devices.shard(placement, *validation)
+    train_images = len(x_train) * placement.processes  # all processes' shards together
     verbose = 0 if config.quiet else (1 if sys.stdout.isatty() else 2)
     if verbose:
         print(f"{config.run_name}: {model.count_params():,} parameters, "
-              f"{len(x_train) * placement.processes:,} training images, {placement.describe()}")
+              f"{train_images:,} training images, {placement.describe()}")
     timer = EpochTimer(state["epoch_seconds"])
     saver = SaveCheckpoint(checkpoint if alone else None, state, timer)
     stopper = StopAtAccuracy(config.target_accuracy, mnist) if config.target_accuracy else None
@@ -120,8 +121,8 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
 
     model = placement.plain_model(model, build_model, config)
     result = evaluate_model(model, mnist.test_images, mnist.test_labels)
-    record = _record(model, config, mnist, len(x_train) * placement.processes, state["history"],
-                     timer.seconds, saver.train_seconds(), result, placement)
+    record = _record(model, config, mnist, train_images, state["history"], timer.seconds,
+                     saver.train_seconds(), result, placement)
     record["target_accuracy"] = stopper.as_dict() if stopper else None
     if placement.is_chief:
         save_run(model, record, config.output, plot=not getattr(config, "no_plot", False))
