@@ -59,8 +59,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mnistkit import runtime
     from mnistkit.data import DataError, load_mnist
-    from mnistkit.evaluation import ModelError, load_model_file, predict_probabilities
+    from mnistkit.evaluation import predict_probabilities
     from mnistkit.images import ImageError, prepare_digit, read_picture
+    from mnistkit.loading import ModelError, load_model_file
 
     try:
         model_path = args.model or best_model(MODELS_DIR)
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
 
         batch = np.stack([picture for _, picture, _ in inputs])
         # Back to 8-bit pixels, as MNIST stores them, so that scaling and layout for the
-        # model happen in the one place every script uses (mnistkit.data.prepare_images).
+        # model happen in the one place every script uses (mnistkit.inputs.prepare_images).
         probabilities = predict_probabilities(model, np.round(batch * 255).astype(np.uint8))
         for (name, picture, label), probs in zip(inputs, probabilities, strict=True):
             results.append(describe(name, probs, label))

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.data import Mnist
-from mnistkit.evaluation import ModelError, evaluate_model, load_model_file, score
+from mnistkit.evaluation import evaluate_model, score
+from mnistkit.loading import ModelError, load_model_file
 from mnistkit.saving import record_path
 
 

@@ -20,9 +20,10 @@ import numpy as np
 from mnistkit import devices, runtime
 from mnistkit.checkpoint import Checkpoint, CheckpointError
 from mnistkit.cli import parse_training_args
-from mnistkit.data import DataError, Mnist, load_mnist, prepare_images
+from mnistkit.data import DataError, Mnist, load_mnist
 from mnistkit.devices import DeviceError
 from mnistkit.evaluation import TestResult, evaluate_model
+from mnistkit.inputs import prepare_images
 from mnistkit.saving import record_path, save_run
 
 # Keras dispatches one Python call per step by default: for these small models that

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the scripts do (mnistkit.runtime)
 if os.environ.get("MNIST_DATA"):  # tests run scripts from other folders too
     os.environ["MNIST_DATA"] = os.path.abspath(os.environ["MNIST_DATA"])
 

@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from mnistkit.evaluation import evaluate_model, load_model_file
+from mnistkit.evaluation import evaluate_model
+from mnistkit.loading import load_model_file
 from tests.conftest import ROOT
 
 

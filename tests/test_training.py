@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mnistkit.evaluation import evaluate_model, load_model_file
+from mnistkit.evaluation import evaluate_model
+from mnistkit.loading import load_model_file
 from mnistkit.training import TrainingError, train_and_evaluate
 from tests.conftest import training_config
 
