@@ -3,69 +3,41 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.data import Mnist
-from mnistkit.evaluation import evaluate_model, score
-from mnistkit.loading import ModelError, load_model_file
+from mnistkit.evaluation import Row, score
+from mnistkit.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, score_files
 from mnistkit.saving import record_path
 
-
-@dataclass
-class Row:
-    """One model file's result, or the reason it has none."""
-
-    path: str
-    params: int | None = None
-    accuracy: float | None = None
-    errors: int | None = None
-    total: int | None = None
-    loss: float | None = None
-    seconds: float | None = None
-    per_class_accuracy: list[float] | None = None
-    training: str = ""
-    error: str | None = None
-    record: dict | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    def as_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if key != "record"}
+__all__ = ["Row", "describe_training", "ensemble_row", "evaluate_files", "markdown_table",
+           "read_record"]
 
 
 def evaluate_files(paths: list[Path], mnist: Mnist, trust_code: bool = False,
-                   keep_probabilities: dict | None = None) -> list[Row]:
-    """A row per file, best accuracy first and failures last; a bad file fails its row only.
+                   keep_probabilities: dict | None = None, pixels: str = "auto",
+                   timeout: float = DEFAULT_TIMEOUT,
+                   memory_gb: float = DEFAULT_MEMORY_GB) -> tuple[list[Row], dict]:
+    """A row per file, best accuracy first and failures last; a bad file fails its row only,
+    even one that crashes or hangs its reader: files are opened in a worker process.
 
     With ``keep_probabilities`` (a dict), each evaluated file's test-set probabilities
-    are stored in it under the file's path, for ensembles and reports.
+    are stored in it under the file's path, for ensembles and reports. Also returns what
+    the models ran on (device, versions).
     """
     rows = []
-    for path in paths:
-        row = Row(path=str(path), record=read_record(path))
+    scored, about = score_files(paths, mnist, pixels=pixels, trust_code=trust_code,
+                         keep_probabilities=keep_probabilities is not None, timeout=timeout,
+                         memory_gb=memory_gb)
+    for path, (row, probabilities) in zip(paths, scored, strict=True):
+        row.record = read_record(Path(path))
         row.training = describe_training(row.record)
-        try:
-            model = load_model_file(path, trust_code=trust_code)
-            result = evaluate_model(model, mnist.test_images, mnist.test_labels,
-                                    keep_probabilities=keep_probabilities is not None)
-        except ModelError as error:
-            row.error = str(error)
-        except Exception as error:  # a model that loads but cannot run (bad weights, ops)
-            row.error = f"failed to run: {' '.join(str(error).split())[:160]}"
-        else:
-            row.params = model.count_params()
-            row.accuracy, row.errors, row.total = result.accuracy, result.errors, result.total
-            row.loss, row.seconds = result.loss, result.seconds
-            row.per_class_accuracy = result.per_class_accuracy
-            if keep_probabilities is not None:
-                keep_probabilities[str(path)] = result.probabilities
+        if keep_probabilities is not None and probabilities is not None:
+            keep_probabilities[str(path)] = probabilities
         rows.append(row)
-    return sorted(rows, key=lambda row: (row.error is not None, -(row.accuracy or 0)))
+    return sorted(rows, key=lambda row: (row.error is not None, -(row.accuracy or 0))), about
 
 
 def read_record(model_path: Path) -> dict | None:
@@ -98,15 +70,21 @@ def describe_training(record: dict | None) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     """The rows as a Markdown table, readable in a terminal too."""
-    lines = ["| model | params | test accuracy | errors | test loss | eval s | training |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| model | params | test accuracy | errors | test loss | eval s | pixels | training |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for row in rows:
         if row.error:
-            lines.append(f"| {row.name} | – | – | – | – | – | error: {row.error} |")
-        else:
-            lines.append(f"| {row.name} | {row.params:,} | {row.accuracy:.4f} | "
-                         f"{row.errors}/{row.total} | {row.loss:.4f} | {row.seconds:.2f} | "
-                         f"{row.training or '–'} |")
+            lines.append(f"| {row.name} | – | – | – | – | – | – | error: {row.error} |")
+            continue
+        scale = row.input_scale or "–"
+        if row.scale_chosen_by == "auto":
+            scale += " (auto)"
+        notes = row.training or "–"
+        if row.warning:
+            notes = f"warning: {row.warning}" + (f"; {row.training}" if row.training else "")
+        lines.append(f"| {row.name} | {row.params:,} | {row.accuracy:.4f} | "
+                     f"{row.errors}/{row.total} | {row.loss:.4f} | {row.seconds:.2f} | "
+                     f"{scale} | {notes} |")
     return "\n".join(lines)
 
 
@@ -121,5 +99,5 @@ def ensemble_row(rows: list[Row], probabilities: dict[str, np.ndarray],
     return Row(path=name, params=sum(row.params for row in members),
                accuracy=result.accuracy, errors=result.errors, total=result.total,
                loss=result.loss, seconds=sum(row.seconds for row in members),
-               per_class_accuracy=result.per_class_accuracy,
+               per_class_accuracy=result.per_class_accuracy, input_scale="each its own",
                training="mean probability of " + ", ".join(row.name for row in members))

@@ -1,19 +1,25 @@
-"""Score a loaded MNIST classifier on the whole test set.
+"""Score a loaded MNIST classifier on the whole test set, at the pixel scale it expects.
 
 Training and ``evaluate.py`` both score through :func:`evaluate_model`, so the accuracy a
-script prints is the one ``evaluate.py`` prints for the saved file.
+script prints is the one ``evaluate.py`` prints for the saved file. :func:`score_file` is the
+whole per-file stage (load, choose the pixel scale, score, warn) and never raises.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from mnistkit.data import NUM_CLASSES
-from mnistkit.inputs import prepare_images
-from mnistkit.loading import io_shapes
+from mnistkit.data import NUM_CLASSES, Mnist
+from mnistkit.inputs import SCALES, prepare_images
+from mnistkit.loading import ModelError, io_shapes, load_model_file, reason
+
+AUTO_IMAGES = 1000  # training images that decide --pixels auto: a clear winner, in a second
+AUTO_MARGIN = 0.01  # 10 of those images: more than the noise between two fitting scales
+CHANCE_WARNING = 0.5  # below this an MNIST classifier is not being fed what it learned
 
 EVAL_BATCH = 1000  # large batches: evaluation has no gradients, so memory is no concern
 _EPSILON = 1e-7  # Keras' clipping for cross-entropy, so losses match model.evaluate
@@ -36,20 +42,20 @@ class TestResult:
 
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
-                   keep_probabilities: bool = False) -> TestResult:
+                   keep_probabilities: bool = False, scale: str = "0-1") -> TestResult:
     """Accuracy, cross-entropy and errors of ``model`` on every image given."""
     start = time.perf_counter()
-    probabilities = predict_probabilities(model, images)
+    probabilities = predict_probabilities(model, images, scale)
     result = score(probabilities, labels, seconds=time.perf_counter() - start)
     if keep_probabilities:
         result.probabilities = probabilities
     return result
 
 
-def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+def predict_probabilities(model, images: np.ndarray, scale: str = "0-1") -> np.ndarray:
     """Class probabilities, shape (n, 10), for uint8 images of shape (n, 28, 28)."""
     input_shape, _ = io_shapes(model)
-    inputs = prepare_images(images, input_shape)
+    inputs = prepare_images(images, input_shape, scale)
     outputs = np.asarray(model.predict(inputs, batch_size=EVAL_BATCH, verbose=0), np.float64)
     return as_probabilities(outputs.reshape(len(images), NUM_CLASSES))
 
@@ -72,4 +78,105 @@ def score(probabilities: np.ndarray, labels: np.ndarray, seconds: float = 0.0) -
                       errors=int((~correct).sum()), total=len(labels), seconds=seconds,
                       per_class_accuracy=per_class)
 
+
+def choose_scale(model, mnist: Mnist) -> tuple[str, dict[str, float]]:
+    """The pixel scale under which ``model`` classifies a slice of the *training* set best
+    (the test set stays unseen), and the accuracy each scale gave. SCALES are in order of how
+    common they are; a later one must beat the best before it by more than AUTO_MARGIN, so
+    that noise on 1,000 images never moves a model off the usual scale. A model with its own
+    rescaling comes out as the scale it wants fed."""
+    step = max(1, len(mnist.train_labels) // AUTO_IMAGES)
+    images = mnist.train_images[::step][:AUTO_IMAGES]
+    labels = mnist.train_labels[::step][:AUTO_IMAGES]
+    accuracies = {}
+    for scale in SCALES:
+        predicted = predict_probabilities(model, images, scale).argmax(axis=1)
+        accuracies[scale] = round(float((predicted == labels).mean()), 4)
+    best = SCALES[0]
+    for scale in SCALES[1:]:
+        if accuracies[scale] > accuracies[best] + AUTO_MARGIN:
+            best = scale
+    return best, accuracies
+
+
+def resolve_scale(model, pixels: str, mnist: Mnist | None) -> tuple[str, dict[str, float] | None]:
+    """``pixels`` itself, or for "auto" the scale :func:`choose_scale` finds."""
+    if pixels != "auto":
+        return pixels, None
+    if mnist is None:
+        raise ValueError("--pixels auto needs MNIST's training images to decide")
+    return choose_scale(model, mnist)
+
+
+def load_for_prediction(path: str | Path, pixels: str = "auto", trust_code: bool = False,
+                        mnist: Mnist | None = None):
+    """The loading stage for scripts that classify pictures (predict.py, draw.py): the model
+    and the pixel scale to feed it. Raises ModelError for a bad file, ValueError for "auto"
+    without MNIST."""
+    model = load_model_file(path, trust_code=trust_code)
+    return model, resolve_scale(model, pixels, mnist)[0]
+
+
+@dataclass
+class Row:
+    """One model file's result, or the reason it has none."""
+
+    path: str
+    params: int | None = None
+    accuracy: float | None = None
+    errors: int | None = None
+    total: int | None = None
+    loss: float | None = None
+    seconds: float | None = None
+    per_class_accuracy: list[float] | None = None
+    training: str = ""
+    error: str | None = None
+    input_scale: str | None = None
+    scale_chosen_by: str | None = None  # "auto" (then scale_accuracies says why) or "--pixels"
+    scale_accuracies: dict[str, float] | None = None
+    warning: str | None = None
+    record: dict | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def as_dict(self) -> dict:
+        fields = {key: value for key, value in asdict(self).items() if key != "record"}
+        return {"file": self.path, **fields}
+
+
+def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code: bool = False,
+               keep_probabilities: bool = False) -> tuple[Row, np.ndarray | None]:
+    """Load one file, choose its pixel scale, score it on the whole test set and warn when
+    the score is near chance. A bad file gets ``row.error``; this never raises for one.
+
+    Returns the row and, with ``keep_probabilities``, the test-set probabilities.
+    """
+    row = Row(path=str(path))
+    try:
+        model = load_model_file(path, trust_code=trust_code)
+        row.input_scale, row.scale_accuracies = resolve_scale(model, pixels, mnist)
+        row.scale_chosen_by = "auto" if pixels == "auto" else "--pixels"
+        result = evaluate_model(model, mnist.test_images, mnist.test_labels,
+                                keep_probabilities=keep_probabilities, scale=row.input_scale)
+    except ModelError as error:
+        row.error = str(error)
+        return row, None
+    except Exception as error:  # a model that loads but cannot run (bad weights, ops)
+        row.error = f"failed to run: {reason(error)}"
+        return row, None
+    if not np.isfinite(result.loss):  # NaN or infinite outputs: the "score" is noise
+        row.error = "its outputs are not finite numbers (NaN or infinite weights?)"
+        return row, None
+    row.params = model.count_params()
+    row.accuracy, row.errors, row.total = result.accuracy, result.errors, result.total
+    row.loss, row.seconds = result.loss, result.seconds
+    row.per_class_accuracy = result.per_class_accuracy
+    if row.accuracy < CHANCE_WARNING:
+        tried = ("no pixel scale does better on training images" if pixels == "auto"
+                 else f"pixels {row.input_scale}")
+        row.warning = (f"near chance ({row.accuracy:.1%}; {tried}): trained on other data, "
+                       "or fed the wrong input")
+    return row, result.probabilities
 

@@ -4,25 +4,71 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnistkit.data import IMAGE_SIDE, PIXELS
+from mnistkit.data import IMAGE_SIDE
+
+# How people fed MNIST to the models they trained. "0-1" is this project's own (x / 255);
+# "0-255" the raw bytes; "standardised" uses MNIST's mean and standard deviation, as the
+# PyTorch examples do; "normalize" is keras.utils.normalize(x, axis=1) on (n, 28, 28) images,
+# as a well-known tf.keras tutorial does (each pixel column of each image to unit length).
+SCALES = ("0-1", "0-255", "standardised", "normalize")
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+PADDED_SIDE = 32  # LeNet-5 takes MNIST padded by 2 pixels to 32x32, as LeCun's paper did
 
 
-def prepare_images(images: np.ndarray, input_shape: tuple[int | None, ...]) -> np.ndarray:
-    """Scale uint8 images to float32 in [0, 1] and lay them out as a model expects.
+def prepare_images(images: np.ndarray, input_shape: tuple[int | None, ...],
+                   scale: str = "0-1") -> np.ndarray:
+    """Scale uint8 images of shape (n, 28, 28) and lay them out as a model expects.
 
-    ``input_shape`` is the model's input without the batch axis: (784,), (28, 28),
-    (28, 28, 1) or channels-first (1, 28, 28); ``None`` stands for any size.
+    ``input_shape`` is the model's input without the batch axis, ``None`` standing for any
+    size: see :func:`layout_for`. A 32x32 input gets the images padded by 2 black pixels on
+    each side; 3 channels get the grey image repeated in each. ``scale`` is one of SCALES.
     """
-    shape = layout_for(input_shape)
-    return (images.reshape((len(images), *shape)).astype(np.float32)) / np.float32(255)
+    layout = layout_for(input_shape)
+    side = PADDED_SIDE if PADDED_SIDE in layout or PADDED_SIDE ** 2 in layout else IMAGE_SIDE
+    images = np.asarray(images)
+    if side != IMAGE_SIDE:
+        pad = (side - IMAGE_SIDE) // 2
+        images = np.pad(images, ((0, 0), (pad, pad), (pad, pad)))
+    pixels = scale_pixels(images, scale)
+    if len(layout) == 3 and 3 in (layout[0], layout[2]):  # grey repeated in 3 channels
+        axis = 1 if layout[0] == 3 else -1
+        return np.repeat(np.expand_dims(pixels, axis), 3, axis=axis)
+    return pixels.reshape((len(pixels), *layout))
+
+
+def scale_pixels(images: np.ndarray, scale: str = "0-1") -> np.ndarray:
+    """uint8 images (n, side, side) as float32 at ``scale`` (one of SCALES)."""
+    pixels = images.astype(np.float32)
+    if scale == "0-1":
+        return pixels / np.float32(255)
+    if scale == "0-255":
+        return pixels
+    if scale == "standardised":
+        return (pixels / np.float32(255) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
+    if scale == "normalize":
+        norms = np.sqrt(np.square(pixels).sum(axis=1, keepdims=True))
+        return pixels / np.where(norms == 0, np.float32(1), norms)
+    raise ValueError(f"unknown pixel scale {scale!r} (expected one of {', '.join(SCALES)})")
+
+
+def _layouts() -> list[tuple[int, ...]]:
+    found = []
+    for side in (IMAGE_SIDE, PADDED_SIDE):
+        found += [(side * side,), (side, side), (side, side, 1), (1, side, side),
+                  (side, side, 3), (3, side, side)]
+    return found
 
 
 def layout_for(input_shape: tuple[int | None, ...]) -> tuple[int, ...]:
-    """The MNIST layout that fits ``input_shape``, or ValueError naming what does not fit."""
-    for layout in ((PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (IMAGE_SIDE, IMAGE_SIDE, 1),
-                   (1, IMAGE_SIDE, IMAGE_SIDE)):
+    """The MNIST layout that fits ``input_shape``, or ValueError naming what does not fit.
+
+    28x28 images as (784,), (28, 28), (28, 28, 1) or channels-first (1, 28, 28); the same
+    with 3 channels of grey; or any of these at 32x32 (MNIST padded by 2 pixels).
+    """
+    for layout in _layouts():
         if len(input_shape) == len(layout) and all(
                 dim is None or dim == want for dim, want in zip(input_shape, layout, strict=True)):
             return layout
     raise ValueError(f"input shape {tuple(input_shape)} does not take 28x28 MNIST images "
-                     "(expected (784,), (28, 28), (28, 28, 1) or (1, 28, 28))")
+                     "(expected (784,), (28, 28), (28, 28, 1) or (1, 28, 28), with 1 or 3 "
+                     "channels, at 28x28 or padded to 32x32)")

@@ -40,8 +40,10 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
             entry.update(confusion_matrix=matrix.tolist(),
                          pictures={"confusion": f"{stem}_confusion.png",
                                    "mistakes": f"{stem}_mistakes.png"})
+            fed = f", fed pixels {row.input_scale}" if row.input_scale else ""
+            warned = f"\n\n**Warning:** {row.warning}" if row.warning else ""
             sections.append(f"### {row.name}\n\n{row.accuracy:.4f} test accuracy, "
-                            f"{row.errors}/{row.total} wrong.\n\n"
+                            f"{row.errors}/{row.total} wrong{fed}.{warned}\n\n"
                             f"![confusion matrix of {row.name}]({stem}_confusion.png)\n"
                             f"![most confident mistakes of {row.name}]({stem}_mistakes.png)\n")
         models.append(entry)

@@ -41,7 +41,9 @@ def model_dir(tmp_path_factory, small_mnist):
         model.save(folder / name)
 
     keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10)]).save(
-        folder / "cifar_shaped.h5")
+        folder / "cifar_shaped.h5")  # takes MNIST padded and in 3 channels, untrained
+    keras.Sequential([keras.Input((28, 28, 2)), layers.Flatten(), layers.Dense(10)]).save(
+        folder / "two_channels.h5")
     keras.Sequential([keras.Input((784,)), layers.Dense(3)]).save(folder / "three_classes.h5")
     (folder / "notes.h5").write_text("not a model")
     (folder / "truncated.h5").write_bytes((folder / "cnn.h5").read_bytes()[:4000])
@@ -59,7 +61,10 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert result.returncode == 1, result.stderr  # some failed, some evaluated
     rows = json.loads(report.read_text())["models"]
     by_name = {row["path"].rsplit("/", 1)[-1]: row for row in rows}
-    assert len(rows) == 8
+    assert len(rows) == 9
+    for row in rows:  # the fields scripts rely on, in every row
+        assert {"file", "accuracy", "error", "input_scale", "warning"} <= row.keys()
+        assert (row["accuracy"] is None) == (row["error"] is not None)
 
     for name in ("logreg.h5", "cnn.h5", "flat_28x28.h5", "channels_first_logits.h5"):
         assert by_name[name]["error"] is None
@@ -69,7 +74,12 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert by_name["logreg.h5"]["params"] == 7_850
     assert "adam, 2 epochs, batch 32" in by_name["logreg.h5"]["training"]
 
-    assert "does not take 28x28" in by_name["cifar_shaped.h5"]["error"]
+    for name in ("logreg.h5", "cnn.h5", "flat_28x28.h5", "channels_first_logits.h5"):
+        assert by_name[name]["input_scale"] == "0-1"  # auto finds the project's own scale
+        assert by_name[name]["warning"] is None
+    assert by_name["cifar_shaped.h5"]["error"] is None  # loads, but scores near chance
+    assert "near chance" in by_name["cifar_shaped.h5"]["warning"]
+    assert "does not take 28x28" in by_name["two_channels.h5"]["error"]
     assert "not 10 classes" in by_name["three_classes.h5"]["error"]
     assert "not a Keras model file" in by_name["notes.h5"]["error"]
     assert "truncated" in by_name["truncated.h5"]["error"]
@@ -79,6 +89,7 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert all(row["error"] for row in rows[len(accuracies):])
     for row in rows[:len(accuracies)]:  # the printed table shows the same numbers
         assert f"{row['accuracy']:.4f} | {row['errors']}/10000 | {row['loss']:.4f}" in result.stdout
+    assert "| 0-1 (auto) |" in result.stdout and "warning: near chance" in result.stdout
 
 
 def test_accuracy_matches_what_training_reported(model_dir):
@@ -99,7 +110,7 @@ def test_ensemble_row_averages_the_models(model_dir, small_mnist):
 def test_a_folder_stands_for_its_models(model_dir, tmp_path):
     result = evaluate(model_dir, "--json", tmp_path / "all.json")
     assert result.returncode == 1  # the folder holds the broken files too
-    assert len(json.loads((tmp_path / "all.json").read_text())["models"]) == 8
+    assert len(json.loads((tmp_path / "all.json").read_text())["models"]) == 9
 
 
 def test_nothing_evaluable_exits_2(model_dir):
@@ -112,7 +123,7 @@ def test_empty_models_folder_exits_2(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "evaluate.py")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "no .h5 models in models/" in result.stderr
+    assert "no .h5 or .keras models in models/" in result.stderr
 
 
 def test_stored_code_is_never_run(tmp_path, small_mnist):
