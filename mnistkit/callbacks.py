@@ -41,7 +41,9 @@ class SaveCheckpoint(keras.callbacks.Callback):
         self._start, self._earlier_seconds = time.perf_counter(), self.state["train_seconds"]
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
+        logs = {**(logs or {}), "learning_rate": keras.ops.convert_to_numpy(
+            self.model.optimizer.learning_rate)}
+        for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
         saving = time.perf_counter()
         self.state.update(epoch=epoch + 1, epoch_seconds=self.timer.seconds,

@@ -1,21 +1,29 @@
-"""The per-epoch checkpoint that lets ``--resume`` continue a run that crashed or was stopped.
+"""The per-epoch checkpoint behind ``--resume``: a resumed run is the run that was started.
 
-Beside ``models/NAME.h5`` it keeps ``models/NAME.ckpt.keras`` (weights and optimizer
-state) and ``models/NAME.ckpt.json`` (epochs done, history, settings). Both are written
-together, whole, after every epoch, and removed once the model itself is saved.
+Beside ``models/NAME.h5`` it keeps ``models/NAME.ckpt.npz`` and ``models/NAME.ckpt.json``,
+written together, whole, after every epoch, and removed once the model itself is saved.
+The ``.npz`` holds every variable of the run: the model's weights and statistics, the state
+of each random-number generator of its layers (dropout, augmentation) and the optimizer's
+state (step count, moments). With the epoch's shuffle order derived from (seed, epoch), a
+resumed run repeats, bit for bit, what the uninterrupted run would have computed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import zipfile
 from pathlib import Path
 
-from mnistkit.saving import dump_json, publish, save_keras_model
+import numpy as np
+
+from mnistkit.saving import dump_json, publish
 
 # Settings that must not change between a run and its resumption.
-_SAME_SETTINGS = ("run_name", "batch_size", "optimizer", "learning_rate", "validation_split",
-                  "seed", "mixed_precision", "distribute")
+_SAME_SETTINGS = ("run_name", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
+                  "validation_split", "seed", "mixed_precision", "distribute")
+_STATE_TYPES = {"epoch": int, "history": dict, "epoch_seconds": list,
+                "train_seconds": (int, float), "settings": dict}
 
 
 class CheckpointError(Exception):
@@ -25,26 +33,29 @@ class CheckpointError(Exception):
 class Checkpoint:
     def __init__(self, output: str | Path):
         stem = Path(output).with_suffix("")
-        self.model_path = stem.with_name(stem.name + ".ckpt.keras")
+        self.variables_path = stem.with_name(stem.name + ".ckpt.npz")
         self.state_path = stem.with_name(stem.name + ".ckpt.json")
 
     def exists(self) -> bool:
-        return self.model_path.exists() and self.state_path.exists()
+        return self.variables_path.exists() and self.state_path.exists()
 
     def save(self, model, state: dict) -> None:
-        publish({self.model_path: lambda temp: save_keras_model(model, temp),
+        arrays = {f"v{index}": value for index, value in enumerate(_values(model))}
+        publish({self.variables_path: lambda temp: np.savez(temp, **arrays),
                  self.state_path: lambda temp: dump_json(state, temp)})
 
-    def load(self, config: argparse.Namespace):
-        """The saved model (compiled, with its optimizer state) and the saved state."""
-        import keras
-
+    def load_state(self, config: argparse.Namespace) -> dict:
+        """The run so far, after checking it belongs to this command."""
         try:
             state = json.loads(self.state_path.read_text())
-            model = keras.models.load_model(self.model_path, safe_mode=True)
-        except Exception as error:  # any damage means the checkpoint cannot be trusted
-            raise CheckpointError(f"{self.model_path}: cannot resume from it ({error}); "
-                                  "delete it or run without --resume") from None
+        except (OSError, ValueError) as error:
+            raise self._unusable(error) from None
+        wrong = [key for key, kind in _STATE_TYPES.items()
+                 if not isinstance(state, dict) or not isinstance(state.get(key), kind)]
+        if wrong:
+            raise self._unusable(f"{', '.join(wrong)} missing or of the wrong type")
+        if not 0 < state["epoch"] <= config.epochs:
+            raise self._unusable(f"epoch {state['epoch']} is not within 1..{config.epochs}")
         changed = ["--" + name.replace("_", "-") for name in _SAME_SETTINGS
                    if state["settings"].get(name) != getattr(config, name, None)]
         if changed:
@@ -52,12 +63,43 @@ class Checkpoint:
                 f"{self.state_path}: the checkpoint was made with other settings "
                 f"({', '.join(changed)}); "
                 "run the same command to resume, or drop --resume to start afresh")
-        return model, state
+        return state
+
+    def restore(self, model) -> None:
+        """Put the saved values into ``model`` (built and compiled like the saved one)."""
+        targets = _variables(model)
+        try:
+            with np.load(self.variables_path, allow_pickle=False) as saved:
+                values = [saved[f"v{index}"] for index in range(len(saved.files))]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            raise self._unusable(error) from None
+        shapes = [tuple(v.shape) for v in targets]
+        if [value.shape for value in values] != shapes:
+            raise self._unusable("its variables do not fit this model")
+        for variable, value in zip(targets, values, strict=True):
+            variable.assign(value)
 
     def remove(self) -> None:
-        self.model_path.unlink(missing_ok=True)
+        self.variables_path.unlink(missing_ok=True)
         self.state_path.unlink(missing_ok=True)
+
+    def _unusable(self, why) -> CheckpointError:
+        why = " ".join(str(why).split()) or type(why).__name__
+        return CheckpointError(f"{self.state_path.with_suffix('')}: cannot resume from it "
+                               f"({why}); delete it or run without --resume")
 
     @staticmethod
     def settings(config: argparse.Namespace) -> dict:
         return {name: getattr(config, name, None) for name in _SAME_SETTINGS}
+
+
+def _variables(model) -> list:
+    """Everything that makes the run's state: model variables (weights, statistics, random
+    generators' states) and the optimizer's, in an order fixed by the model's definition."""
+    return [*model.variables, *model.optimizer.variables]
+
+
+def _values(model) -> list[np.ndarray]:
+    import keras
+
+    return [keras.ops.convert_to_numpy(variable.value) for variable in _variables(model)]

@@ -1,4 +1,4 @@
-"""Command-line flags shared by the training scripts.
+"""Command-line flags shared by the scripts.
 
 Nothing here imports TensorFlow or Keras, so ``--help`` and refused flags answer at once.
 """
@@ -14,15 +14,36 @@ SCHEDULES = ("constant", "cosine", "onecycle")
 DEFAULT_SEED = 1
 
 
-def positive_int(text: str) -> int:
-    """An integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(low: int, high: int):
+    """An argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, got {value}")
+        return value
+    return parse
+
+
+# Bounds beyond which a value is a typo, not a wish: they keep the backends from aborting.
+positive_int = whole_number(1, 1_000_000)
+MAX_BATCH = 60_000  # MNIST's whole training set in one step
+MAX_CPU_DEVICES = 64
+MAX_SEED = 2**32 - 1  # NumPy and TensorFlow take seeds below 2**32
+
+
+def add_pixels_flag(parser: argparse.ArgumentParser) -> None:
+    """``--pixels``: the pixel scale fed to models (mnistkit.inputs.SCALES), or auto."""
+    parser.add_argument("--pixels", choices=("auto", "0-1", "0-255", "standardised", "normalize"),
+                        default="auto",
+                        help="pixel scale fed to the models: 0-1 (x/255), 0-255 (raw), "
+                             "standardised ((x/255 - 0.1307)/0.3081), normalize "
+                             "(keras.utils.normalize(x, axis=1)); auto picks, per model, the "
+                             "one that classifies 1,000 training images best (default: auto)")
 
 
 def positive_float(text: str) -> float:
@@ -31,6 +52,16 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
+
+
+def positive_float_at_most(high: float):
+    """An argparse type: a finite number above 0 and at most ``high``."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,g}, got {text}")
+        return value
+    return parse
 
 
 def fraction(text: str) -> float:
@@ -88,7 +119,7 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
 
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"passes over the training set ({default('epochs')})")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
+    parser.add_argument("--batch-size", type=whole_number(1, MAX_BATCH), default=None,
                         help=f"images per training step ({default('batch_size')})")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                         help=f"optimizer ({default('optimizer')})")
@@ -103,17 +134,23 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     parser.add_argument("--validation-split", type=fraction, default=None,
                         help="fraction of the training set, taken from its end, held out "
                              f"for validation; 0 for none ({default('validation_split')})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"random seed for weights and shuffling (default: {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=whole_number(0, MAX_SEED), default=DEFAULT_SEED,
+                        help="random seed for weights, shuffling and augmentation, 0 to 2**32-1 "
+                             f"(default: {DEFAULT_SEED})")
     parser.add_argument("--output", default=None,
                         help=f"where to save the model (default: models/{name}"
-                             f"{'_<arch>' if archs else ''}.h5); a JSON record goes beside it")
+                             f"{'_<arch>' if archs else ''}.h5; name it .keras for Keras' "
+                             "native format); a JSON record goes beside it")
     parser.add_argument("--data", default=None,
                         help="local MNIST: a folder with the four IDX files or mnist.npz "
                              "(default: $MNIST_DATA, else download through Keras)")
     parser.add_argument("--target-accuracy", type=accuracy, default=None,
                         help="stop once validation accuracy (test accuracy with "
                              "--validation-split 0) reaches this (default: off)")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write TensorBoard logs (loss, accuracy, learning rate per "
+                             "epoch) to DIR/<run>-<time>/; view with tensorboard --logdir DIR "
+                             "(default: off)")
     parser.add_argument("--no-plot", action="store_true",
                         help="do not draw the training curves beside the model "
                              "(default: models/<name>.png)")
@@ -132,7 +169,7 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
                              "MirroredStrategy; JAX: keras.distribution.DataParallel, also over "
                              "several processes, see the README); --batch-size is then per "
                              "device (default: one device)")
-    parser.add_argument("--cpu-devices", type=positive_int, default=1,
+    parser.add_argument("--cpu-devices", type=whole_number(1, MAX_CPU_DEVICES), default=1,
                         help="with --distribute and no GPU, split the CPU into this many "
                              "devices, to try data parallelism on a laptop (default: 1)")
     parser.add_argument("--quiet", "-q", action="store_true",
@@ -153,8 +190,14 @@ def parse_training_args(parser: argparse.ArgumentParser,
     args.run_name = f"{args.name}_{arch}" if arch else args.name
     if args.output is None:
         args.output = f"models/{args.run_name}.h5"
-    if not args.output.endswith(".h5"):
-        parser.error(f"--output {args.output}: the model file name must end in .h5")
+    if not args.output.endswith((".h5", ".keras")) or args.output.endswith(".ckpt.keras"):
+        parser.error(f"--output {args.output}: the model file name must end in .h5 (Keras' "
+                     "HDF5 format) or .keras (its native format), and not in .ckpt.keras")
+    if args.tensorboard:
+        from mnistkit.tensorboard_logs import missing_package
+
+        if why := missing_package():
+            parser.error(f"--tensorboard: {why}")
     if args.cpu_devices > 1 and not args.distribute:
         parser.error("--cpu-devices: only has an effect with --distribute")
     del args.arch_defaults

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ DATA_ENV = "MNIST_DATA"
 IMAGE_SIDE = 28
 PIXELS = IMAGE_SIDE * IMAGE_SIDE
 NUM_CLASSES = 10
-# The real sets have 60,000 and 10,000 images; anything claiming far more is forged.
-MAX_IMAGES = 1_000_000
+# The real sets have 60,000 and 10,000 images (MNIST-like sets up to 240,000): a header
+# claiming far more is forged, and must not make the loader read hundreds of megabytes.
+MAX_IMAGES = 300_000
 _IDX_UINT8 = 0x08
 _CHUNK = 1 << 20
 
@@ -54,11 +56,36 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
     ``mnist.npz``, or an ``.npz`` file with ``x_train, y_train, x_test, y_test``.
     """
     path = path or os.environ.get(DATA_ENV) or None
+    try:
+        return _load(path)
+    except OSError as error:  # unreadable folders and files: say which, in one line
+        where = error.filename or path or keras_cache()
+        raise DataError(f"{where}: cannot be read ({error.strerror or error})") from None
+
+
+def mnist_for_pixels(pixels: str, path: str | os.PathLike | None,
+                     mnist: Mnist | None = None) -> tuple[Mnist | None, str]:
+    """MNIST for ``--pixels auto`` to choose a scale with, and the scale to ask for: without
+    training images to decide with (offline, say), MNIST's usual 0-1, with a note."""
+    if pixels != "auto" or mnist is not None:
+        return mnist, pixels
+    try:
+        return load_mnist(path), pixels
+    except DataError as error:
+        print(f"note: --pixels auto: {error}; feeding 0-1 pixels", file=sys.stderr)
+        return None, "0-1"
+
+
+def _load(path: str | os.PathLike | None) -> Mnist:
     if path is None:
-        return _load_with_keras()
+        cached = keras_cache()
+        return _load_npz(cached) if cached.is_file() else _load_with_keras()
     path = Path(path).expanduser()
     if path.is_file():
         return _load_npz(path)
+    if path.exists() and not path.is_dir():  # reading a FIFO or a device never ends
+        raise DataError(f"{path}: not a regular file or folder (expected MNIST IDX files or "
+                        "mnist.npz)")
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder (expected MNIST IDX files or mnist.npz)")
     if (path / "mnist.npz").is_file():
@@ -67,6 +94,13 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
              for name, ndim in (("train-images", 3), ("train-labels", 1),
                                 ("t10k-images", 3), ("t10k-labels", 1))]
     return _checked(*parts, source=str(path))
+
+
+def keras_cache() -> Path:
+    """Where ``keras.datasets.mnist.load_data()`` keeps its download. Reading it directly
+    spares the scripts that only orchestrate (evaluate.py) the import of TensorFlow."""
+    home = os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()
+    return Path(home) / "datasets" / "mnist.npz"
 
 
 def _load_with_keras() -> Mnist:
@@ -124,16 +158,17 @@ def _check_dims(path: Path, dims: tuple[int, ...]) -> None:
         raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
 
 
-def _read_exactly(stream, size: int, path: Path, what: str) -> bytes:
-    """Read ``size`` bytes in chunks, so memory grows only with what the file really has."""
-    chunks, have = [], 0
-    while have < size:
-        chunk = stream.read(min(_CHUNK, size - have))
+def _read_exactly(stream, size: int, path: Path, what: str) -> bytearray:
+    """Read ``size`` bytes in chunks into one buffer, so memory grows only with what the
+    file really has, and is never held twice."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = stream.read(min(_CHUNK, size - len(data)))
         if not chunk:
-            raise DataError(f"{path}: truncated: {what} needs {size} bytes, file has {have}")
-        chunks.append(chunk)
-        have += len(chunk)
-    return b"".join(chunks)
+            raise DataError(f"{path}: truncated: {what} needs {size} bytes, "
+                            f"file has {len(data)}")
+        data += chunk
+    return data
 
 
 _NPZ_KEYS = {"x_train": 3, "y_train": 1, "x_test": 3, "y_test": 1}

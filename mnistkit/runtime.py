@@ -15,6 +15,14 @@ _STARTUP_NOISE = ("All log messages before absl::InitializeLog", "port.cc:", "cu
                   "This TensorFlow binary is optimized")
 
 
+def escape_unprintable_output() -> None:
+    """Print what the terminal's encoding cannot show (file names that are not valid UTF-8)
+    escaped, instead of failing with UnicodeEncodeError after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def load_backend_quietly() -> None:
     """Import Keras and its backend and find the devices, without the C++ start-up chatter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

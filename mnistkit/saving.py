@@ -14,6 +14,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+MODEL_SUFFIXES = (".h5", ".keras")  # Keras' legacy HDF5 format, and its own zip format
+
+
+def model_files(folder: str | Path) -> list[Path]:
+    """The model files in ``folder``, sorted; not the checkpoints of runs under way, nor the
+    hidden temporary files of saves under way."""
+    return sorted(path for path in Path(folder).iterdir()
+                  if path.suffix in MODEL_SUFFIXES and path.is_file()
+                  and not path.name.startswith(".") and not path.name.endswith(".ckpt.keras"))
+
 
 def record_path(model_path: str | Path) -> Path:
     """The JSON record that goes beside a model: same folder, same stem."""
@@ -43,6 +53,27 @@ def dump_json(data: dict, path: Path) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+class OutputError(OSError):
+    """An output path that must not be written: the message names it and says why."""
+
+
+def check_targets(paths: list[str | Path]) -> None:
+    """Raise :class:`OutputError` unless every path can be written as a plain file: not a
+    symbolic link, folder, device or FIFO (which a rename would replace or write into), and
+    inside a folder that is, or can be made, writable. Nothing is written."""
+    for path in map(Path, paths):
+        if path.is_symlink():
+            raise OutputError(f"{path}: is a symbolic link; refusing to replace it")
+        if path.exists() and not path.is_file():
+            kind = "folder" if path.is_dir() else "device, FIFO or socket"
+            raise OutputError(f"{path}: is a {kind}, not a file; refusing to replace it")
+        folder = next((parent for parent in path.parents if parent.exists()), Path("."))
+        if not folder.is_dir():
+            raise OutputError(f"{path}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: the folder {folder} is not writable")
+
+
 def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
     """Write each target through a temporary file, then rename them all into place together.
 
@@ -50,6 +81,7 @@ def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
     after every writer succeeded, under a lock on the folder, so concurrent runs leave one
     run's complete set of files.
     """
+    check_targets(list(writers))  # before anything is written: all or nothing
     temps: dict[Path, Path] = {}
     try:
         for target, writer in writers.items():

@@ -15,16 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from mnistkit import devices, runtime
+from mnistkit import batches, devices, runtime
 from mnistkit.checkpoint import Checkpoint, CheckpointError
 from mnistkit.cli import parse_training_args
 from mnistkit.data import DataError, Mnist, load_mnist
 from mnistkit.devices import DeviceError
 from mnistkit.evaluation import TestResult, evaluate_model
-from mnistkit.inputs import prepare_images
-from mnistkit.saving import record_path, save_run
+from mnistkit.saving import check_targets, record_path, save_run
 
 # Keras dispatches one Python call per step by default: for these small models that
 # overhead, not arithmetic, is most of the time. Running many steps per call removes it.
@@ -44,11 +41,12 @@ def run_script(parser: argparse.ArgumentParser, build_model: Callable[[argparse.
                argv: list[str] | None = None) -> int:
     """Parse the command line, train, report; the exit status for ``sys.exit``."""
     started = time.perf_counter()
+    runtime.escape_unprintable_output()
     config = parse_training_args(parser, argv)
     devices.prepare(config)
     runtime.load_backend_quietly()
     signal.signal(signal.SIGTERM, _raise_terminated)
-    resumable = f"; rerun with --resume to continue from {Checkpoint(config.output).model_path}"
+    resumable = f"; rerun with --resume to continue from {Checkpoint(config.output).variables_path}"
     try:
         record = train_and_evaluate(build_model, config)
     except (DataError, TrainingError, CheckpointError, DeviceError, OSError) as error:
@@ -72,6 +70,12 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
     it. Returns the run's record, the same dict that is written as JSON beside the model.
     Of several processes training together, only the first saves.
     """
+    checkpoint = Checkpoint(config.output)
+    outputs = [config.output, record_path(config.output), checkpoint.variables_path,
+               checkpoint.state_path]
+    if not getattr(config, "no_plot", False):
+        outputs.append(Path(config.output).with_suffix(".png"))
+    check_targets(outputs)  # before minutes of training, not after them
     placement = devices.place(config)  # first: JAX's processes join before any computation
     runtime.seed_everything(config.seed)
     mnist = mnist or load_mnist(config.data)
@@ -92,14 +96,15 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
                           "cannot test in between)")
     checkpoint = Checkpoint(config.output)
     with placement.scope():
-        model, state = _start_or_resume(build_model, config, checkpoint)
+        model = build_model(config)
         placement.adapt(model)
-        x_train, y_train, validation = _split(model, mnist, config.validation_split)
+        x_train, y_train, validation = batches.split(model, mnist, config.validation_split)
         batch_size = config.batch_size * placement.local_replicas  # this process's share
         steps = config.epochs * math.ceil(len(x_train) / (config.batch_size * placement.replicas))
-        model.compile(optimizer=model.optimizer if state["epoch"] else _optimizer(config, steps),
+        model.compile(optimizer=_optimizer(config, steps),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       steps_per_execution=_steps_per_execution(placement))
+        state = _start_or_resume(model, config, checkpoint)
     x_train, y_train = devices.shard(placement, x_train, y_train)
     if validation is not None:
         validation = devices.shard(placement, *validation)
@@ -112,8 +117,16 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
     saver = SaveCheckpoint(checkpoint if alone else None, state, timer)
     stopper = StopAtAccuracy(config.target_accuracy, mnist) if config.target_accuracy else None
     callbacks = [timer, NanGuard(TrainingError), *([stopper] if stopper else []), saver]
+    if getattr(config, "tensorboard", None):  # after the saver: an epoch is logged once saved
+        from mnistkit import tensorboard_logs
 
-    model.fit(**_training_data(x_train, y_train, batch_size, config.seed),
+        logs = tensorboard_logs.run_folder(config.tensorboard, config.run_name, state)
+        tensorboard_logs.write_missing_epochs(logs, state["history"])
+        callbacks.append(tensorboard_logs.callback(logs))
+
+    shuffled = batches.ShuffledBatches(x_train, y_train, batch_size, config.seed, state["epoch"])
+    callbacks.insert(0, shuffled.callback())
+    model.fit(**shuffled.fit_arguments(),
               validation_data=validation,
               validation_batch_size=VALIDATION_BATCH // placement.local_replicas
               * placement.local_replicas,
@@ -132,18 +145,19 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
     return record
 
 
-def _start_or_resume(build_model, config: argparse.Namespace, checkpoint: Checkpoint):
-    """A new model and an empty run, or with ``--resume`` the checkpoint's model and run."""
+def _start_or_resume(model, config: argparse.Namespace, checkpoint: Checkpoint) -> dict:
+    """An empty run, or with ``--resume`` the checkpoint's run, its values put into ``model``."""
     if getattr(config, "resume", False) and checkpoint.exists():
-        model, state = checkpoint.load(config)
+        state = checkpoint.load_state(config)
+        model.optimizer.build(model.trainable_variables)  # its variables, to be overwritten
+        checkpoint.restore(model)
         if not config.quiet:
-            print(f"resuming from {checkpoint.model_path} after epoch {state['epoch']}")
-        return model, state
+            print(f"resuming from {checkpoint.variables_path} after epoch {state['epoch']}")
+        return state
     if getattr(config, "resume", False) and not config.quiet:
-        print(f"no checkpoint at {checkpoint.model_path}; starting afresh")
-    state = {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
-             "settings": Checkpoint.settings(config)}
-    return build_model(config), state
+        print(f"no checkpoint at {checkpoint.variables_path}; starting afresh")
+    return {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
+            "settings": Checkpoint.settings(config)}
 
 
 def _steps_per_execution(placement: devices.Placement) -> int:
@@ -154,42 +168,6 @@ def _steps_per_execution(placement: devices.Placement) -> int:
     if keras.backend.backend() == "torch" or placement.strategy is not None:
         return 1
     return STEPS_PER_EXECUTION
-
-
-def _split(model, mnist: Mnist, validation_split: float):
-    """Training arrays and validation data, laid out for ``model``; like Keras'
-    ``validation_split``, the validation images are the last ones, taken before shuffling."""
-    images = prepare_images(mnist.train_images, model.input_shape[1:])
-    labels = mnist.train_labels.astype(np.int32)
-    keep = math.ceil(len(images) * (1 - validation_split))
-    if keep == len(images):
-        return images, labels, None
-    return images[:keep], labels[:keep], (images[keep:], labels[keep:])
-
-
-def _training_data(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> dict:
-    """``fit``'s arguments for shuffled batches: a tf.data pipeline on TensorFlow, arrays
-    elsewhere.
-
-    tf.data's autotuner, which ``fit`` switches on for arrays, stalls some epochs at their
-    start for seconds with both cores idle; a fixed prefetch of two batches never waits.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return {"x": images, "y": labels, "batch_size": batch_size, "shuffle": True}
-    import tensorflow as tf
-
-    images, labels = tf.constant(images), tf.constant(labels)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    dataset = (tf.data.Dataset.range(len(images))
-               .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size)
-               .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
-               .prefetch(2)
-               .with_options(options))
-    return {"x": dataset, "shuffle": False}
 
 
 def _optimizer(config: argparse.Namespace, total_steps: int):
@@ -248,6 +226,9 @@ def _report(config, result: TestResult, stopper, placement: devices.Placement) -
     plot = Path(config.output).with_suffix(".png")
     plot = "" if getattr(config, "no_plot", False) else f" and {plot}"
     print(f"saved {config.output}, {record_path(config.output)}{plot}")
+    if getattr(config, "tensorboard", None):
+        print(f"TensorBoard logs in {config.tensorboard}/; to see them: "
+              f"tensorboard --logdir {config.tensorboard}")
 
 
 def _raise_terminated(signum, frame) -> None:

@@ -43,7 +43,13 @@ def test_help_states_every_default_and_loads_no_framework(script):
     (["--optimizer", "adagrad"], "--optimizer: invalid choice: 'adagrad'"),
     (["--arch", "resnet"], "--arch: invalid choice: 'resnet'"),
     (["--target-accuracy", "1.5"], "--target-accuracy: must be in (0, 1]"),
-    (["--output", "model.keras"], "--output model.keras: the model file name must end in .h5"),
+    (["--seed", "-1"], "--seed: must be at least 0, got -1"),
+    (["--seed", str(2**32)], "--seed: must be at most 4,294,967,295"),
+    (["--batch-size", str(10**20)], "--batch-size: must be at most 60,000"),
+    (["--cpu-devices", "1000", "--distribute"], "--cpu-devices: must be at most 64"),
+    (["--epochs", "1e3"], "--epochs: '1e3' is not a whole number"),
+    (["--output", "model.pt"], "--output model.pt: the model file name must end in .h5"),
+    (["--output", "m.ckpt.keras"], "--output m.ckpt.keras: the model file name must end in"),
 ])
 def test_bad_flags_are_refused_with_a_clear_message(argv, message):
     result = run("train_cnn.py", *argv)

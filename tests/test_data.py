@@ -84,13 +84,24 @@ def test_environment_variable_points_at_the_data(tmp_path, monkeypatch):
     assert len(load_mnist().train_labels) == 20
 
 
-def test_failed_download_says_how_to_use_local_files(monkeypatch):
+def test_keras_download_cache_is_used_when_no_path_is_given(tmp_path, monkeypatch):
+    (tmp_path / "datasets").mkdir()
+    write_npz(tmp_path / "datasets" / "mnist.npz")
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    mnist = load_mnist()
+    assert mnist.source == str(tmp_path / "datasets" / "mnist.npz")
+    assert len(mnist.test_labels) == 10
+
+
+def test_failed_download_says_how_to_use_local_files(tmp_path, monkeypatch):
     import keras
 
     def offline():
         raise OSError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.delenv("MNIST_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached download there
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(DataError, match=r"could not download MNIST.*--data.*MNIST_DATA"):
         load_mnist()
@@ -107,7 +118,28 @@ def test_prepare_images_fits_every_mnist_layout(shape, layout):
     assert layout_for(shape) == layout
 
 
-@pytest.mark.parametrize("shape", [(32, 32, 3), (28, 28, 3), (785,), (28,), (1, 1, 28, 28)])
+def test_prepare_images_pads_to_32_and_repeats_grey_in_3_channels():
+    images = np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    rgb = prepare_images(images, (28, 28, 3), "0-255")
+    assert rgb.shape == (2, 28, 28, 3) and np.array_equal(rgb[..., 2], images)
+    first = prepare_images(images, (3, 32, 32), "0-1")
+    assert first.shape == (2, 3, 32, 32) and np.array_equal(first[:, 1, 2:30, 2:30] * 255, images)
+    assert first[:, :, :2].max() == 0 and first[:, :, 30:].max() == 0  # black border of 2
+
+
+def test_prepare_images_pixel_scales():
+    images = np.full((1, 28, 28), 255, np.uint8)
+    assert prepare_images(images, (784,), "0-255").max() == 255
+    assert prepare_images(images, (784,), "standardised").max() == pytest.approx(
+        (1 - 0.1307) / 0.3081)
+    columns = prepare_images(images, (28, 28), "normalize")  # keras.utils.normalize(x, axis=1)
+    assert np.allclose(np.square(columns).sum(axis=1), 1)
+    with pytest.raises(ValueError, match="unknown pixel scale"):
+        prepare_images(images, (784,), "0-2")
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 2), (28, 28, 4), (785,), (28,), (1, 1, 28, 28),
+                                   (30, 30, 1)])
 def test_prepare_images_refuses_other_inputs(shape):
     with pytest.raises(ValueError, match="does not take 28x28"):
         layout_for(shape)
@@ -187,7 +219,7 @@ def test_npz_with_forged_shape_does_not_allocate_it(tmp_path):
     write_npz(tmp_path / "real.npz")
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": (900_000, 28, 28)})
+        header, {"descr": "|u1", "fortran_order": False, "shape": (250_000, 28, 28)})
     with zipfile.ZipFile(tmp_path / "real.npz") as real, \
             zipfile.ZipFile(tmp_path / "mnist.npz", "w") as forged:
         for name in real.namelist():

@@ -4,23 +4,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
-import numpy as np
 import pytest
 
 from mnistkit.evaluation import evaluate_model
 from mnistkit.loading import load_model_file
-from tests.conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def medium_npz(tmp_path_factory, mnist):
-    """12,000 real training images and the full test set: epochs of about half a second."""
-    path = tmp_path_factory.mktemp("data") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:12000], y_train=mnist.train_labels[:12000],
-             x_test=mnist.test_images, y_test=mnist.test_labels)
-    return path
+from tests.conftest import ROOT, wait_for_epoch
 
 
 def start(output, data, *argv):
@@ -28,20 +17,6 @@ def start(output, data, *argv):
         [sys.executable, "train_mlp.py", "--output", str(output), "--data", str(data),
          "--batch-size", "32", *argv], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_epoch(state_path, epoch, process, timeout=120):
-    """Poll the checkpoint until it records ``epoch`` finished epochs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            if json.loads(state_path.read_text())["epoch"] >= epoch:
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"epoch {epoch} never finished")
 
 
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, medium_npz, mnist):

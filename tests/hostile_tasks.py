@@ -1,0 +1,39 @@
+"""A worker task handler whose files crash, hang or exhaust memory on demand, to test that
+mnistkit.isolation keeps every such failure inside its worker (tests/test_isolation.py)."""
+
+import ctypes
+import os
+import time
+
+import numpy as np
+
+from mnistkit.evaluation import Row
+from mnistkit.worker_tasks import Handler
+
+
+class HostileHandler(Handler):
+    def score(self, path, pixels, trust_code, keep_probabilities):
+        self._misbehave(path)
+        return Row(path=path, accuracy=0.99, errors=100, total=10_000), None
+
+    def load(self, path, pixels, trust_code):
+        self._misbehave(path)
+        return "0-1", 10
+
+    def predict(self, path, images):
+        self._misbehave(path)
+        if os.path.basename(path).startswith("crash_on_predict"):
+            ctypes.string_at(0)
+        return np.full((len(images), 10), 0.1)
+
+    @staticmethod
+    def _misbehave(path):
+        name = os.path.basename(path)
+        if name.startswith("segfault"):
+            ctypes.string_at(0)  # reads address 0: SIGSEGV, as the HDF5 library does
+        if name.startswith("abort"):
+            os.abort()
+        if name.startswith("hang"):
+            time.sleep(3600)
+        if name.startswith("greedy"):
+            bytearray(64 * 2**30)  # far beyond the worker's memory limit

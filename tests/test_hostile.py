@@ -1,0 +1,105 @@
+"""The fast part of benchmarks/hostile_sweep.py (issue 13): a few hostile inputs of each kind,
+run through the real scripts. Each must end in one line naming the file or flag and a
+non-zero exit, never a crash, hang or traceback, with the good files' results all there and
+nothing that was on disk replaced."""
+
+import importlib.util
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("hostile_sweep",
+                                              ROOT / "benchmarks" / "hostile_sweep.py")
+sweep = sys.modules["hostile_sweep"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+ACCEPTED = ("refused", "evaluated", "contained")
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory, mnist):
+    """A logistic regression trained by train_logreg.py (one epoch on 2,000 images), its
+    score, and a good picture of a digit."""
+    return sweep.make_kit(tmp_path_factory.mktemp("hostile"), ("logreg.h5",), timeout=180)
+
+
+def outcomes(results):
+    return {result.name: (result.outcome, result.detail) for result in results}
+
+
+def test_damaged_and_crafted_models_fail_their_own_rows_only(kit, tmp_path):
+    damaged = sweep.damaged_models(kit, tmp_path, 1)  # a 0xFF flip, a truncation, zeroed bytes
+    crafted = sweep.crafted_models(kit, tmp_path, quick=True)
+    crafted = [path for path in crafted if not path.name.startswith("name-")]  # hangs 30 s
+    results = outcomes(sweep.sweep_models(kit, damaged + crafted, "models", batch=99))
+    # Every good copy (one named in bytes that are not UTF-8) kept its exact score beside them.
+    assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
+    for name in ("units-1.5M.h5", "units-negative.h5", "config-missing.h5", "empty.h5",
+                 "random.keras", "config-1GB.keras"):
+        outcome, why = results[name]
+        assert outcome in ("refused", "contained") and "\n" not in why, (name, why)
+    assert "needed more than" in results["units-1.5M.h5"][1]
+    assert results[damaged[1].name][0] == "refused"  # a truncated file has no score
+    for name in ("weights-nan.h5", "weights-inf.h5"):  # no silent score of garbage
+        outcome, why = results[name]
+        assert outcome == "refused" and "not finite" in why, (name, why)
+    assert "unpacks to" in results["config-1GB.keras"][1]  # refused unread
+
+
+def test_hostile_pictures_get_one_line_each_and_the_good_one_its_answer(kit, tmp_path):
+    made, odd = sweep.hostile_pictures(kit, tmp_path, quick=True)
+    odd_name = tmp_path / f"{sweep.NON_UTF8}.png"  # bytes a UTF-8 terminal cannot show
+    odd_name.write_bytes(kit.picture.read_bytes())
+    results = outcomes(sweep.sweep_pictures(kit, [*made, *odd, odd_name], "pictures"))
+    assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
+    for name in ("zeroed-tail.png", "truncated.png", "fifo.png", "folder.png", "zero",
+                 "loop.png", "missing.png", "blank.png", "bomb-1x170M.png"):
+        outcome, line = results[name]
+        assert outcome == "refused" and line.startswith("error: "), (name, line)
+    assert "too many pixels" in results["bomb-1x170M.png"][1]
+    assert "not a regular file" in results["fifo.png"][1]
+    assert results["cmyk.jpg"][0] == "evaluated"
+    assert results[odd_name.name][0] == "evaluated"
+
+
+def test_hostile_data_is_refused_in_one_line(kit, tmp_path):
+    paths = sweep.hostile_data(kit, tmp_path, quick=True)
+    results = sweep.sweep_data(kit, paths, "data", training=False)
+    for result in results:
+        assert result.outcome == "refused", result
+        assert result.name.split()[-1] in result.detail, result
+    assert any("not a regular file" in result.detail for result in results
+               if "fifo" in result.name)
+
+
+def test_output_paths_are_refused_and_nothing_is_replaced(kit, tmp_path):
+    for result in sweep.sweep_outputs(kit, tmp_path, quick=True):
+        assert result.outcome == "refused", result  # "replaced files" if anything changed
+        assert result.detail.startswith("error: --"), result
+
+
+@pytest.mark.parametrize("case", ["train --seed -1", "train --batch-size 10**20",
+                                  "train --distribute --cpu-devices 1000",
+                                  "evaluate --timeout 1e308", "predict --test-index 10**30"])
+def test_extreme_flags_are_refused_in_one_line(kit, case):
+    argv = dict(sweep.flag_cases(kit, quick=True))[case]
+    outcome, line = sweep.judge(sweep.run(argv, 120), {}, {})
+    assert outcome == "refused", line
+    assert [word for word in case.split() if word.startswith("--")][-1] in line
+
+
+def test_a_memory_limit_too_small_for_the_backend_fails_every_row_in_words(kit):
+    done = sweep.run(["evaluate.py", str(kit.models["logreg.h5"]), "--data", str(kit.data),
+                      "--memory-limit", "0.5"], 120)
+    assert done.code == 2 and "Traceback" not in done.text, done.text
+    assert "did not start" in done.out and "0.5 GB" in done.out
+
+
+def test_draw_answers_hostile_uploads_and_keeps_serving(kit, tmp_path):
+    made, _ = sweep.hostile_pictures(kit, tmp_path, quick=True)
+    results = outcomes(sweep.sweep_draw(kit, made))
+    assert set(results) == {path.name for path in made}, results
+    assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
+    assert results["zeroed-tail.png"][0] == "refused"
+

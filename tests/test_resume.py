@@ -1,0 +1,107 @@
+"""A resumed run is the run that was started: killed anywhere, its final weights are identical."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mnistkit.loading import load_model_file
+from tests.conftest import ROOT, wait_for_epoch
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def small_npz(tmp_path_factory, mnist):
+    """2,400 training images: epochs of about a second, enough for every kill point."""
+    path = tmp_path_factory.mktemp("resume") / "mnist.npz"
+    np.savez(path, x_train=mnist.train_images[:2400], y_train=mnist.train_labels[:2400],
+             x_test=mnist.test_images[:500], y_test=mnist.test_labels[:500])
+    return path
+
+
+def command(output, data, arch, *extra):
+    return [sys.executable, "train_cnn.py", "--arch", arch, "--epochs", str(EPOCHS),
+            "--batch-size", "64", "--validation-split", "0.1", "--no-plot",
+            "--data", str(data), "--output", str(output), *extra]
+
+
+def weights(path):
+    return load_model_file(path).get_weights()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, small_npz):
+    """Each model trained once without interruption: what every resumed run must equal."""
+    folder = tmp_path_factory.mktemp("whole")
+    found = {}
+    for arch in ("deeper", "modern"):
+        result = subprocess.run(command(folder / f"{arch}.h5", small_npz, arch, "--quiet"),
+                                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        found[arch] = (weights(folder / f"{arch}.h5"),
+                       json.loads((folder / f"{arch}.json").read_text()))
+    return found
+
+
+def kill_when(process, state_path, point):
+    """SIGKILL ``process`` during epoch 1 (before any checkpoint), right after the first
+    checkpoint, or during the last epoch."""
+    if point == "during epoch 1":
+        process.stdout.readline()  # the run's first line: it is about to train
+        assert not state_path.exists()
+    elif point == "right after a checkpoint":
+        wait_for_epoch(state_path, 1, process)
+    else:
+        wait_for_epoch(state_path, EPOCHS - 1, process)
+        time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("arch", ["deeper", "modern"])
+@pytest.mark.parametrize("point", ["during epoch 1", "right after a checkpoint",
+                                   "during the last epoch"])
+def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, small_npz, uninterrupted,
+                                                            arch, point):
+    output = tmp_path / f"{arch}.h5"
+    state_path = tmp_path / f"{arch}.ckpt.json"
+    process = subprocess.Popen(command(output, small_npz, arch), cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kill_when(process, state_path, point)
+    assert not output.exists()
+
+    resumed = subprocess.run(command(output, small_npz, arch, "--resume"), cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    expected_weights, expected_record = uninterrupted[arch]
+    got = weights(output)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected_weights, strict=True))
+    record = json.loads(output.with_suffix(".json").read_text())
+    assert record["test"] == {**expected_record["test"], "seconds": record["test"]["seconds"]}
+    assert record["history"] == expected_record["history"]
+    assert not state_path.exists()
+
+
+def test_resume_with_a_damaged_record_is_refused_in_one_line(tmp_path, small_npz):
+    output = tmp_path / "deeper.h5"
+    process = subprocess.Popen(command(output, small_npz, "deeper", "--epochs", "20"),
+                               cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    kill_when(process, tmp_path / "deeper.ckpt.json", "right after a checkpoint")
+    state_path = tmp_path / "deeper.ckpt.json"
+    state = json.loads(state_path.read_text())
+    for damage in ({**state, "epoch": "two"}, {**state, "settings": None}, [1, 2],
+                   {k: v for k, v in state.items() if k != "history"}):
+        state_path.write_text(json.dumps(damage))
+        result = subprocess.run(command(output, small_npz, "deeper", "--epochs", "20",
+                                        "--resume"),
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert "cannot resume from it" in result.stderr and "Traceback" not in result.stderr
+        assert not output.exists()
