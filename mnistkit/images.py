@@ -3,18 +3,23 @@
 MNIST digits are light on black, cropped, scaled to fit a 20x20 box with their aspect
 ratio kept, and placed in 28x28 so that their centre of mass is in the middle. Pictures
 are prepared the same way; on the way, uneven lighting is flattened, specks of noise are
-dropped and thin pen strokes are thickened to MNIST's stroke width.
+dropped (mnistkit.ink) and thin pen strokes are thickened to MNIST's stroke width. A picture
+of a number gives each of its digits, left to right (split_digits). predict.py and draw.py's
+page both prepare pictures here.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from mnistkit.ink import digit_mask, ink_of, resize
+
 WORK_SIDE = 1024  # larger pictures are shrunk first: a digit needs no more
 BOX, CANVAS = 20, 28
+MAX_PIXELS = 40_000_000  # a larger picture is a decompression bomb, not a digit
 STROKE = 0.12  # MNIST's strokes are about this fraction of the digit's height
 
 
@@ -22,37 +27,99 @@ class ImageError(Exception):
     """The file is not a picture we can read, or holds no digit."""
 
 
-def read_picture(path: str | Path) -> np.ndarray:
-    """The picture as grayscale floats in [0, 1] (first frame, EXIF rotation applied)."""
+def read_picture(path: str | Path | BinaryIO, name: str | None = None,
+                 max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The picture as grayscale floats in [0, 1] (first frame, EXIF rotation applied).
+
+    ``path`` may be an open binary file; errors name it as ``name``. A picture of more than
+    ``max_pixels`` pixels is refused before it is unpacked (a decompression bomb)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    name = str(path) if name is None else name
+    if isinstance(path, (str, Path)) and Path(path).exists() and not Path(path).is_file():
+        raise ImageError(f"{name}: not a regular file")  # a FIFO would block for ever
     try:
         with Image.open(path) as image:
+            if max_pixels and image.width * image.height > max_pixels:
+                raise ImageError(f"{name}: too many pixels ({image.width}x{image.height}; "
+                                 f"at most {max_pixels:,} are read)")
             image.seek(0)
+            image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced size
             image = ImageOps.exif_transpose(image)
             image.load()
-    except (UnidentifiedImageError, OSError, ValueError, EOFError,
-            Image.DecompressionBombError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise ImageError(f"{path}: not a readable image ({reason})") from None
+    except Image.DecompressionBombError as error:  # PIL's own limit, above max_pixels
+        raise ImageError(f"{name}: too many pixels ({error})") from None
+    # Pillow raises SyntaxError for some broken PNG chunks (a zeroed tail).
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as error:
+        reason = " ".join(str(error).replace(f" {path!r}", "").split()) or type(error).__name__
+        raise ImageError(f"{name}: not a readable image ({reason})") from None
     image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        return _flatten_transparency(image.convert("RGBA"))
+        image = image.convert("RGBA")
+        if image.getchannel("A").getextrema()[0] < 255:  # a canvas is opaque: skip the work
+            return _flatten_transparency(image)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
 def prepare_digit(gray: np.ndarray) -> np.ndarray:
     """A grayscale picture of one digit as a 28x28 float32 MNIST input in [0, 1]."""
-    ink = _ink(gray)
-    keep = _digit_mask(ink)
-    rows, columns = np.nonzero(keep)
+    ink = ink_of(gray)
+    keep = digit_mask(ink)
+    if not keep.any():
+        raise ImageError("no digit found (the picture is blank)")
+    return _prepare(ink, keep)
+
+
+def split_digits(gray: np.ndarray) -> list[np.ndarray]:
+    """Each digit of a picture of a number (written apart, one line), left to right, prepared
+    on its own as ``prepare_digit`` prepares one: a list of 28x28 float32 inputs in [0, 1]."""
+    ink = ink_of(gray)
+    keep = digit_mask(ink)
+    rows = np.flatnonzero(keep.any(axis=1))
     if len(rows) == 0:
         raise ImageError("no digit found (the picture is blank)")
-    crop = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    # Digits are told apart by columns without ink between them. Pieces of one digit (the bar
+    # of a 5, a 4 in two strokes) overlap in columns, so they stay together.
+    height = rows[-1] - rows[0] + 1
+    used = keep.any(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
+    spans = [[start, stop] for start, stop in zip(edges[::2], edges[1::2], strict=True)]
+    merged = [spans[0]]
+    for start, stop in spans[1:]:
+        if start - merged[-1][1] < max(2, 0.04 * height):  # a pen lifted, not a new digit
+            merged[-1][1] = stop
+        else:
+            merged.append([start, stop])
+    masses = [ink[:, a:b][keep[:, a:b]].sum() for a, b in merged]
+    digits = []
+    for (start, stop), mass in zip(merged, masses, strict=True):
+        if mass >= 0.08 * max(masses):  # a stray dot or a comma is not a digit
+            part = np.zeros_like(keep)
+            part[:, start:stop] = keep[:, start:stop]
+            digits.append(_prepare(ink, part))
+    return digits
+
+
+def _prepare(ink: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    rows, columns = np.nonzero(keep)
+    top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
     # One pixel wider than the mask, to keep the soft edges of the strokes.
-    crop = crop * _dilate(keep[rows.min():rows.max() + 1, columns.min():columns.max() + 1])
-    crop = _thicken(_resize_long_side(crop, 5 * BOX))
+    crop = ink[top:bottom, left:right] * _dilate(keep[top:bottom, left:right])
+    crop = _thicken(_shrink_keeping_strokes(crop, 5 * BOX))
     return _centre_by_mass(_resize_long_side(crop, BOX))
+
+
+def _shrink_keeping_strokes(image: np.ndarray, side: int) -> np.ndarray:
+    """Fit the long side to ``side``. Shrinking by averaging turns a 1-pixel line of a large
+    drawing into a faint dotted one; the maximum of each block keeps it whole and bright,
+    to be thickened after."""
+    factor = max(image.shape) // side
+    if factor >= 2:
+        height, width = -(-image.shape[0] // factor), -(-image.shape[1] // factor)
+        padded = np.zeros((height * factor, width * factor), image.dtype)
+        padded[:image.shape[0], :image.shape[1]] = image
+        image = padded.reshape(height, factor, width, factor).max(axis=(1, 3))
+    return _resize_long_side(image, side)
 
 
 def _flatten_transparency(rgba) -> np.ndarray:
@@ -63,93 +130,6 @@ def _flatten_transparency(rgba) -> np.ndarray:
     strokes = luminance[alpha > 0.5]
     background = 1.0 if strokes.size and strokes.mean() < 0.5 else 0.0
     return alpha * luminance + (1 - alpha) * background
-
-
-def _ink(gray: np.ndarray) -> np.ndarray:
-    """How much ink each pixel holds, in [0, 1]: the picture's departure from its background,
-    on whichever side (darker or lighter) the digit departs most."""
-    departure = gray - _background_surface(gray)
-    smooth = _box_mean(departure)  # lone noisy pixels must not decide polarity or scale
-    ink = -departure if -smooth.min() > smooth.max() else departure
-    peak = max(-smooth.min(), smooth.max())
-    return np.clip(ink / peak, 0, 1) if peak > 0 else np.zeros_like(gray)
-
-
-def _box_mean(image: np.ndarray) -> np.ndarray:
-    padded = np.pad(image, 1, mode="edge")
-    return sum(padded[r:r + image.shape[0], c:c + image.shape[1]]
-               for r in range(3) for c in range(3)) / 9
-
-
-def _background_surface(gray: np.ndarray) -> np.ndarray:
-    """A smooth quadratic surface fitted to the background, so that light falling unevenly
-    on paper is not taken for ink. The digit is a minority of the pixels: the fit is
-    repeated without the pixels that stand out from it."""
-    small = _resize(gray, (min(64, gray.shape[0]), min(64, gray.shape[1])))
-    terms = _quadratic_terms(small.shape).reshape(-1, 6)
-    values = small.reshape(-1)
-    chosen = np.ones(values.shape, bool)
-    for _ in range(4):
-        coefficients, *_ = np.linalg.lstsq(terms[chosen], values[chosen], rcond=None)
-        residual = np.abs(values - terms @ coefficients)
-        chosen = residual <= max(3 * np.median(residual), 1e-3)
-    return (_quadratic_terms(gray.shape) @ coefficients).astype(np.float32)
-
-
-def _quadratic_terms(shape: tuple[int, int]) -> np.ndarray:
-    y, x = np.mgrid[-1:1:complex(0, shape[0]), -1:1:complex(0, shape[1])]
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
-
-
-def _digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels of the digit: above Otsu's threshold, in pieces large enough not to be noise."""
-    mask = ink > _otsu(ink)
-    scale = max(1, int(np.ceil(max(mask.shape) / 160)))  # label pieces on a coarse grid
-    height, width = -(-mask.shape[0] // scale), -(-mask.shape[1] // scale)
-    padded = np.zeros((height * scale, width * scale), bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
-    coarse = padded.reshape(height, scale, width, scale).any(axis=(1, 3))
-    labels, sizes = _components(coarse)
-    if not sizes:
-        return mask
-    keep = np.flatnonzero(np.array(sizes) >= 0.1 * max(sizes)) + 1
-    kept = np.isin(labels, keep).repeat(scale, 0).repeat(scale, 1)
-    return mask & kept[:mask.shape[0], :mask.shape[1]]
-
-
-def _otsu(values: np.ndarray) -> float:
-    histogram, edges = np.histogram(values, bins=64, range=(0, 1))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(histogram)
-    mean = np.cumsum(histogram * centres)
-    total, total_mean = weight[-1], mean[-1]
-    between = np.zeros_like(centres)
-    valid = (weight > 0) & (weight < total)
-    w = weight[valid]
-    between[valid] = (total_mean * w / total - mean[valid]) ** 2 / (w * (total - w))
-    return float(max(centres[int(np.argmax(between))], 0.15))
-
-
-def _components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """4-connected pieces of a small boolean grid: a label per cell and each piece's size."""
-    labels = np.zeros(mask.shape, np.int32)
-    sizes: list[int] = []
-    for start in zip(*np.nonzero(mask), strict=True):
-        if labels[start]:
-            continue
-        sizes.append(0)
-        labels[start] = len(sizes)
-        queue = deque([start])
-        while queue:
-            row, column = queue.popleft()
-            sizes[-1] += 1
-            for r, c in ((row + 1, column), (row - 1, column), (row, column + 1),
-                         (row, column - 1)):
-                if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] \
-                        and not labels[r, c]:
-                    labels[r, c] = len(sizes)
-                    queue.append((r, c))
-    return labels, sizes
 
 
 def _dilate(image: np.ndarray) -> np.ndarray:
@@ -179,16 +159,8 @@ def _thicken(digit: np.ndarray) -> np.ndarray:
 
 def _resize_long_side(image: np.ndarray, side: int) -> np.ndarray:
     scale = side / max(image.shape)
-    return _resize(image, (max(1, round(image.shape[0] * scale)),
+    return resize(image, (max(1, round(image.shape[0] * scale)),
                            max(1, round(image.shape[1] * scale))))
-
-
-def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    resized = Image.fromarray(image.astype(np.float32), mode="F").resize(
-        (shape[1], shape[0]), Image.Resampling.LANCZOS if min(shape) > 1 else Image.Resampling.BOX)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0, None)
 
 
 def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
