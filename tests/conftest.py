@@ -1,10 +1,17 @@
-"""Shared fixtures: real MNIST from $MNIST_DATA (which .ci/run sets), loaded once."""
+"""Shared fixtures: real MNIST, loaded once, found the way the scripts find it.
+
+That is ``$MNIST_DATA`` when set (``.ci/run`` sets it), else Keras' download, cached in
+``~/.keras/datasets/``. With neither, the tests that need MNIST fail with the loader's message.
+"""
 
 import importlib.util
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,17 +24,41 @@ if os.environ.get("MNIST_DATA"):  # tests run scripts from other folders too
 
 @pytest.fixture(scope="session")
 def mnist():
-    from mnistkit.data import DATA_ENV, load_mnist
+    from mnistkit.data import DataError, load_mnist
 
-    if not os.environ.get(DATA_ENV):
-        pytest.skip(f"set ${DATA_ENV} to a folder with the MNIST IDX files to run this test")
-    return load_mnist()
+    try:
+        return load_mnist()
+    except DataError as error:
+        pytest.fail(f"MNIST is needed for this test: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def small_mnist(mnist):
     """3,000 training and 1,000 test images: enough to learn, fast enough for a unit test."""
     return mnist.subset(3000, 1000)
+
+
+@pytest.fixture(scope="session")
+def medium_npz(tmp_path_factory, mnist):
+    """12,000 real training images and the full test set: epochs of about half a second."""
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    np.savez(path, x_train=mnist.train_images[:12000], y_train=mnist.train_labels[:12000],
+             x_test=mnist.test_images, y_test=mnist.test_labels)
+    return path
+
+
+def wait_for_epoch(state_path, epoch, process, timeout=120):
+    """Poll the checkpoint until it records ``epoch`` finished epochs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            if json.loads(state_path.read_text())["epoch"] >= epoch:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"epoch {epoch} never finished")
 
 
 def load_script(name: str):
