@@ -1,22 +1,26 @@
-"""Train a convolutional network on MNIST: the tutorials' three CNNs and a modern one (--arch).
+"""Train a convolutional network on MNIST: the tutorials' three CNNs, a fast one and a modern one.
 
     simple   Conv(32) -> MaxPool -> Dense(10)                        54,410 params, ~98.3%
     deeper   Conv(32) -> MaxPool -> Conv(32) -> MaxPool -> Dense(10)  17,578 params, ~98.6%
     large    the blog's CNN: Conv(64) -> Conv(32) -> MaxPool -> Dropout -> Dense(256)
              -> Dropout -> Dense(10), laid out consistently in channels_last
                                                                    1,201,578 params, ~99.2%
+    fast     Conv(20, 5x5) -> MaxPool -> BatchNorm -> ReLU -> Conv(40) -> MaxPool -> BatchNorm
+             -> ReLU -> Dense(10)                                  17,950 params, ~99.2%
     modern   random rotation, shift and zoom while training; four Conv -> BatchNorm -> ReLU
-             blocks with pooling; Dropout -> Dense(10)            162,474 params, ~99.6%
+             blocks, two pooled; Dropout -> Dense(10)             162,474 params, ~99.6%
 
 `simple` and `deeper` are the course demo's (98.12% and 98.40% there), trained 5 epochs with
 Adam, batch 128, validation split 0.2; `large` is the blog's (99.16% there), trained
-10 epochs with Adam, batch 32. `modern` is this project's: 30 epochs of AdamW with a
-one-cycle learning rate, on all 60,000 images. The default, `deeper`, trains in well under a
-minute on a laptop CPU and is the most accurate per parameter.
+10 epochs with Adam, batch 32. `fast` and `modern` are this project's, both on all 60,000
+images with a one-cycle learning rate: `fast` is the quickest way to 99%, 2 epochs of Adam;
+`modern` the most accurate, 30 epochs of AdamW in batches of 256. The default, `deeper`,
+trains in well under a minute on a laptop CPU and is the most accurate per parameter.
 
     python train_cnn.py                  # the deeper CNN
     python train_cnn.py --arch large     # the blog's CNN, about 5 minutes on 2 cores
-    python train_cnn.py --arch modern    # the most accurate, about 12 minutes on 2 cores
+    python train_cnn.py --arch fast      # 99% in under a minute
+    python train_cnn.py --arch modern    # the most accurate, 99.6%: 30 epochs, a coffee break
 """
 
 import sys
@@ -31,7 +35,9 @@ ARCHITECTURES = {
     "deeper": {},
     "large": {"epochs": 10, "batch_size": 32, "validation_split": 0.0},
     # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule.
-    "modern": {"epochs": 30, "batch_size": 128, "optimizer": "adamw", "learning_rate": 0.003,
+    "fast": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01, "schedule": "onecycle",
+             "validation_split": 0.0},
+    "modern": {"epochs": 30, "batch_size": 256, "optimizer": "adamw", "learning_rate": 0.004,
                "schedule": "onecycle", "validation_split": 0.0},
 }
 
@@ -70,9 +76,28 @@ def build_model(config):
             layers.Dropout(0.5),
             layers.Dense(10, activation="softmax"),
         ], name="cnn_large")
+    if config.arch == "fast":
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(20, 5, use_bias=False),        # -> 24x24x20
+            # Pooling first, so that normalising and rectifying touch a quarter of the
+            # values: on a 2-core CPU an epoch took 1.4x less time, for no less accuracy.
+            layers.MaxPooling2D(2),                       # -> 12x12x20
+            layers.BatchNormalization(),                  # lets the learning rate be high
+            layers.ReLU(),
+            layers.Conv2D(40, 3, use_bias=False),         # -> 10x10x40
+            layers.MaxPooling2D(2),                       # -> 5x5x40
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ], name="cnn_fast")
     if config.arch == "modern":
-        def conv(filters, **options):  # convolution, then batch normalisation, then ReLU
+        def conv(filters, pool=False, **options):
+            # convolution (pooled right after it, where the network halves its resolution:
+            # then normalisation and ReLU cost a quarter), batch normalisation, ReLU
             return [layers.Conv2D(filters, 3, use_bias=False, **options),
+                    *([layers.MaxPooling2D(2)] if pool else []),
                     layers.BatchNormalization(), layers.ReLU()]
 
         return keras.Sequential([
@@ -81,11 +106,10 @@ def build_model(config):
             layers.RandomRotation(0.03, fill_mode="constant"),            # up to ±11 degrees
             layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),     # up to ±3 pixels
             layers.RandomZoom(0.1, fill_mode="constant"),
-            *conv(32, padding="same"),                                    # -> 28x28x32
-            layers.MaxPooling2D(2),                                       # -> 14x14x32
-            *conv(64, padding="same"),
-            *conv(64, padding="same"),                                    # -> 14x14x64
-            layers.MaxPooling2D(2),                                       # -> 7x7x64
+            *conv(32, pool=True, padding="same"),                         # -> 14x14x32
+            *conv(64, pool=True, padding="same"),                         # -> 7x7x64
+            # Two convolutions at 7x7 rather than at 14x14: 42% less arithmetic, as accurate.
+            *conv(64, padding="same"),                                    # -> 7x7x64
             *conv(128),                                                   # -> 5x5x128
             layers.Flatten(),
             layers.Dropout(0.25),

@@ -1,15 +1,17 @@
 """Training speed: the tutorials' plain Keras code against this project's scripts.
 
-Each model is trained both ways at the tutorial's settings, in separate processes, in
-alternating order, on this machine. Printed as a Markdown table (and written as JSON):
-seconds per epoch (the mean of the epochs after the first, which also traces the graph;
-a mean, not a median, so that the stalls users wait through count), images per second,
-the speed-up, whole-process seconds, peak resident memory and test accuracy.
-It then measures how long the deeper CNN takes to reach the tutorial's 98.4%.
+Each model is trained both ways at the tutorial's settings, as whole processes, once for
+1 epoch and once for the tutorial's N epochs, in alternating order, --rounds times. The
+seconds an epoch costs are (T[N epochs] - T[1 epoch]) / (N - 1) of those processes'
+wall times (means over the rounds): start-up, data loading, tracing, the final test and
+saving cancel out, and everything each epoch costs counts (training steps, validation,
+checkpoint, callbacks, stalls). Printed as a Markdown table (and written as JSON) with
+the speed-up, the training arithmetic per epoch, the FLOP/s it reaches and their share of
+this CPU's measured float32 limit (benchmarks/arithmetic.py), peak memory and accuracy.
 
-    python benchmarks/speed.py --data ../shared/data/mnist            # everything, ~30 min
+    python benchmarks/speed.py --data ../shared/data/mnist            # 4 models, ~25 min
+    python benchmarks/speed.py --models logreg mlp simple deeper large --rounds 2
     python benchmarks/speed.py --quick                                # ~1 minute
-    python benchmarks/speed.py --models logreg deeper --epochs 2
     python benchmarks/speed.py --table-from results.json              # re-print a saved run
 """
 
@@ -43,11 +45,7 @@ MODELS = {
     "large": ("blog", dict(epochs=10, batch_size=32, validation_split=0.0, optimizer="adam"),
               ["train_cnn.py", "--arch", "large"]),
 }
-# Time to the tutorial's 98.4% with the deeper CNN: settings found by trying (README).
-# One epoch of small batches with a one-cycle schedule: 98.6-98.7% on seeds 1-3.
-FAST_DEEPER = ["train_cnn.py", "--arch", "deeper", "--epochs", "1", "--batch-size", "48",
-               "--learning-rate", "0.005", "--schedule", "onecycle", "--validation-split", "0",
-               "--target-accuracy", "0.984"]
+DEFAULT_MODELS = ["logreg", "mlp", "simple", "deeper"]  # large: 10 epochs of batch 32, long
 
 
 def reference_model(name: str):
@@ -93,6 +91,7 @@ def run_reference(name: str, epochs: int, data: str | None, output: str) -> None
 
     runtime.load_backend_quietly()
     import keras
+    from arithmetic import training_flops_per_image
 
     from mnistkit.callbacks import EpochTimer
     from mnistkit.data import load_mnist
@@ -117,7 +116,8 @@ def run_reference(name: str, epochs: int, data: str | None, output: str) -> None
     Path(output).write_text(json.dumps({
         "epoch_seconds": timer.seconds, "train_seconds": train_seconds,
         "test": {"accuracy": accuracy, "loss": loss},
-        "train_images": round(len(x_train) * (1 - settings["validation_split"]))}))
+        "train_images": round(len(x_train) * (1 - settings["validation_split"])),
+        "params": model.count_params(), "flops_per_image": training_flops_per_image(model)}))
 
 
 def timed_process(argv: list[str]) -> tuple[float, float]:
@@ -133,8 +133,9 @@ def timed_process(argv: list[str]) -> tuple[float, float]:
 
 
 def measure(name: str, way: str, epochs: int, data: str | None, folder: Path) -> dict:
+    """One whole process: ``name`` trained ``way`` for ``epochs``."""
     _, settings, command = MODELS[name]
-    result_path = folder / f"{name}_{way}.json"
+    result_path = folder / f"{name}_{way}_{epochs}.json"
     if way == "tutorial":
         argv = [sys.executable, __file__, "--run-reference", name, "--epochs", str(epochs),
                 "--reference-output", str(result_path)]
@@ -147,80 +148,63 @@ def measure(name: str, way: str, epochs: int, data: str | None, folder: Path) ->
         argv += ["--data", data]
     process_seconds, peak_mib = timed_process(argv)
     record = json.loads(result_path.read_text())
-    run = {"model": name, "way": way, "epochs": epochs, "epoch_seconds": record["epoch_seconds"],
-           "train_images": record["train_images"], "process_seconds": process_seconds,
-           "peak_mib": peak_mib, "test_accuracy": record["test"]["accuracy"]}
-    return with_rates(run)
+    return {"model": name, "way": way, "epochs": epochs, "epoch_seconds": record["epoch_seconds"],
+            "train_images": record["train_images"], "process_seconds": process_seconds,
+            "peak_mib": peak_mib, "test_accuracy": record["test"]["accuracy"],
+            "flops_per_image": record.get("flops_per_image")}
 
 
-def with_rates(run: dict) -> dict:
-    """Add seconds per epoch (mean after the first epoch) and images per second to ``run``."""
-    steady = run["epoch_seconds"][1:] or run["epoch_seconds"]
-    run["seconds_per_epoch"] = statistics.mean(steady)
-    run["images_per_second"] = run["train_images"] / run["seconds_per_epoch"]
-    return run
+def per_epoch(runs: list[dict], name: str, way: str) -> dict:
+    """(mean T[N] - mean T[1]) / (N - 1) over whole processes, and the rest of the row."""
+    chosen = [run for run in runs if run["model"] == name and run["way"] == way]
+    longest = max(run["epochs"] for run in chosen)
+    one = [run["process_seconds"] for run in chosen if run["epochs"] == 1]
+    many = [run for run in chosen if run["epochs"] == longest]
+    seconds = (statistics.mean(r["process_seconds"] for r in many) - statistics.mean(one)) \
+        / (longest - 1)
+    images = many[0]["train_images"]
+    return {"epochs": longest, "seconds_per_epoch": seconds,
+            "spread": (min(r["process_seconds"] for r in many) - max(one)) / (longest - 1),
+            "in_process": statistics.mean(statistics.mean(r["epoch_seconds"][1:]) for r in many),
+            "images_per_second": images / seconds,
+            "gflop_per_epoch": many[0]["flops_per_image"] * images / 1e9,
+            "peak_mib": max(r["peak_mib"] for r in chosen),
+            "test_accuracy": statistics.mean(r["test_accuracy"] for r in many),
+            "rounds": len(many)}
 
 
-def time_to_accuracy(data: str | None, folder: Path) -> dict:
-    output = folder / "deeper_fast.h5"
-    argv = [sys.executable, *FAST_DEEPER, "--quiet", "--output", str(output)]
-    if data:
-        argv += ["--data", data]
-    process_seconds, peak_mib = timed_process(argv)
-    record = json.loads(output.with_suffix(".json").read_text())
-    target = record["target_accuracy"]
-    return {"command": " ".join(FAST_DEEPER), "reached": target["reached_epoch"] is not None,
-            "epochs": target["reached_epoch"], "train_seconds_to_target": target["seconds"],
-            "test_accuracy": record["test"]["accuracy"], "process_seconds": process_seconds,
-            "peak_mib": peak_mib}
-
-
-def markdown(results: list[dict], fast: dict | None) -> str:
-    lines = ["| model | epochs | tutorial s/epoch | ours s/epoch | speed-up | tutorial img/s | "
-             "ours img/s | tutorial process s | ours process s | tutorial peak MiB | "
+def markdown(runs: list[dict], peak: float) -> str:
+    lines = [f"Per epoch = (T[N epochs] - T[1 epoch]) / (N - 1) of whole processes; peak: "
+             f"float32 matrix multiply, {peak:.1f} GFLOP/s on this CPU.", "",
+             "| model | N | tutorial s/epoch | ours s/epoch | speed-up | ours in-process "
+             "s/epoch | GFLOP per epoch | ours GFLOP/s | share of peak | tutorial peak MiB | "
              "ours peak MiB | tutorial test acc | ours test acc |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
              "| ---: |"]
-    for name in dict.fromkeys(r["model"] for r in results):
-        ref = _mean_of([r for r in results if r["model"] == name and r["way"] == "tutorial"])
-        own = _mean_of([r for r in results if r["model"] == name and r["way"] == "ours"])
-        speedup = ref["seconds_per_epoch"] / own["seconds_per_epoch"]
+    for name in dict.fromkeys(run["model"] for run in runs):
+        ref, own = per_epoch(runs, name, "tutorial"), per_epoch(runs, name, "ours")
+        rate = own["gflop_per_epoch"] / own["in_process"]  # while training, not starting up
         lines.append(
-            f"| {name} | {ref['epochs']} | {ref['seconds_per_epoch']:.2f} | "
-            f"{own['seconds_per_epoch']:.2f} | {speedup:.2f}x | "
-            f"{ref['images_per_second']:,.0f} | {own['images_per_second']:,.0f} | "
-            f"{ref['process_seconds']:.1f} | {own['process_seconds']:.1f} | "
-            f"{ref['peak_mib']:,.0f} | {own['peak_mib']:,.0f} | "
+            f"| {name} | {own['epochs']} | {ref['seconds_per_epoch']:.2f} | "
+            f"{own['seconds_per_epoch']:.2f} | "
+            f"{ref['seconds_per_epoch'] / own['seconds_per_epoch']:.2f}x | "
+            f"{own['in_process']:.2f} | {own['gflop_per_epoch']:,.0f} | {rate:.1f} | "
+            f"{rate / peak:.0%} | {ref['peak_mib']:,.0f} | {own['peak_mib']:,.0f} | "
             f"{ref['test_accuracy']:.4f} | {own['test_accuracy']:.4f} |")
-    if fast:
-        lines.append("")
-        lines.append(f"Time to 98.4% test accuracy, deeper CNN (`{fast['command']}`): "
-                     + (f"{fast['train_seconds_to_target']:.1f} s of training, "
-                        f"{fast['epochs']} epoch(s), final test accuracy "
-                        f"{fast['test_accuracy']:.4f}, process {fast['process_seconds']:.1f} s"
-                        if fast["reached"] else "not reached"))
     return "\n".join(lines)
-
-
-def _mean_of(runs: list[dict]) -> dict:
-    mean = dict(runs[0])
-    for key in ("seconds_per_epoch", "images_per_second", "process_seconds", "peak_mib",
-                "test_accuracy"):
-        mean[key] = statistics.mean(run[key] for run in runs)
-    return mean
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
-                        help="which models (default: all)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=DEFAULT_MODELS,
+                        help=f"which models (default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs per run (default: the tutorial's)")
+                        help="N, the longer run's epochs, at least 2 (default: the tutorial's)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="alternating rounds of both ways per model (default: 1)")
+                        help="rounds of all four processes per model (default: 1)")
     parser.add_argument("--quick", action="store_true",
-                        help="logreg and deeper for 2 epochs, no time-to-accuracy run (~1 min)")
+                        help="logreg only, N = 2 (about a minute)")
     parser.add_argument("--data", default=None, help="local MNIST (default: $MNIST_DATA)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--table-from", type=Path, default=None, metavar="FILE",
@@ -234,32 +218,42 @@ def main(argv=None) -> int:
     if args.table_from:
         saved = json.loads(args.table_from.read_text())
         print(f"{saved['device']}; {json.dumps(saved['versions'])}\n")
-        print(markdown([with_rates(run) for run in saved["runs"]], saved["time_to_accuracy"]))
+        print(markdown(saved["runs"], saved["peak_gflops"]))
         return 0
     if args.quick:
-        args.models, args.epochs = ["logreg", "deeper"], args.epochs or 2
+        args.models, args.epochs = ["logreg"], args.epochs or 2
+    if args.epochs is not None and args.epochs < 2:
+        parser.error("--epochs: at least 2, to subtract the 1-epoch run")
 
-    results = []
+    runs = []
     with tempfile.TemporaryDirectory() as folder:
         for round_number in range(args.rounds):
             for name in args.models:
                 epochs = args.epochs or MODELS[name][1]["epochs"]
-                ways = ("tutorial", "ours") if round_number % 2 == 0 else ("ours", "tutorial")
-                for way in ways:
-                    results.append(measure(name, way, epochs, args.data, Path(folder)))
-                    print(f"{name:10s} {way:8s} {results[-1]['seconds_per_epoch']:7.2f} s/epoch"
-                          f"  test accuracy {results[-1]['test_accuracy']:.4f}", flush=True)
-        fast = None if args.quick else time_to_accuracy(args.data, Path(folder))
+                # alternate which way goes first, and the lengths, so that drifts cancel
+                order = [(way, n) for n in (1, epochs) for way in ("tutorial", "ours")]
+                for way, n in order if round_number % 2 == 0 else order[::-1]:
+                    runs.append(measure(name, way, n, args.data, Path(folder)))
+                    print(f"{name:10s} {way:8s} {n:2d} epochs {runs[-1]['process_seconds']:7.1f} s"
+                          f"  test accuracy {runs[-1]['test_accuracy']:.4f}", flush=True)
+
+    from arithmetic import peak_gflops, script_flops_per_image
 
     from mnistkit import runtime
 
     runtime.load_backend_quietly()
-    table = markdown(results, fast)
+    for name in args.models:
+        flops = script_flops_per_image(MODELS[name][2])
+        for run in runs:
+            if run["model"] == name and run["way"] == "ours":
+                run["flops_per_image"] = flops
+    peak = peak_gflops()
+    table = markdown(runs, peak)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:
         args.json.write_text(json.dumps({"device": runtime.device(), "versions": runtime.versions(),
-                                         "runs": results, "time_to_accuracy": fast,
-                                         "table": table}, indent=2) + "\n")
+                                         "peak_gflops": peak, "runs": runs, "table": table},
+                                        indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

@@ -1,4 +1,4 @@
-"""The speed benchmark runs and reports (its figures are for the README, not for asserts)."""
+"""The benchmarks run and report (their figures are for the README, not for asserts)."""
 
 import json
 import subprocess
@@ -7,15 +7,31 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_quick_benchmark_reports_both_ways(tmp_path):
+def run_benchmark(script, tmp_path, *argv):
     result = subprocess.run(
-        [sys.executable, "benchmarks/speed.py", "--quick", "--json", str(tmp_path / "b.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [sys.executable, f"benchmarks/{script}", *argv, "--json", str(tmp_path / "b.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
-    assert "| logreg | 2 |" in result.stdout and "| deeper | 2 |" in result.stdout
-    report = json.loads((tmp_path / "b.json").read_text())
-    assert {(run["model"], run["way"]) for run in report["runs"]} == {
-        ("logreg", "tutorial"), ("logreg", "ours"), ("deeper", "tutorial"), ("deeper", "ours")}
+    return result.stdout, json.loads((tmp_path / "b.json").read_text())
+
+
+def test_speed_benchmark_measures_epochs_as_whole_processes(tmp_path):
+    out, report = run_benchmark("speed.py", tmp_path, "--quick")
+    assert "| logreg | 2 |" in out and "share of peak" in out
+    # each way once for 1 epoch and once for 2, so that (T2 - T1) is one epoch's cost
+    assert sorted((run["way"], run["epochs"]) for run in report["runs"]) == [
+        ("ours", 1), ("ours", 2), ("tutorial", 1), ("tutorial", 2)]
     for run in report["runs"]:
-        assert len(run["epoch_seconds"]) == 2 and run["images_per_second"] > 0
+        assert len(run["epoch_seconds"]) == run["epochs"] and run["process_seconds"] > 0
         assert run["peak_mib"] > 0 and run["test_accuracy"] > 0.85
+        assert run["flops_per_image"] == 3 * 2 * 784 * 10  # one Dense(10) on 784 pixels
+    assert report["peak_gflops"] > 1
+
+
+def test_time_to_accuracy_benchmark_reports_each_seed(tmp_path):
+    out, report = run_benchmark("time_to_accuracy.py", tmp_path, "--quick")
+    (row,) = report["rows"]
+    assert (row["preset"], row["seed"], row["epochs"]) == ("fast", 1, 1)
+    assert row["accuracy"] > 0.97 and row["train_seconds"] > 0
+    assert 0 < row["gflops_per_second"] < report["peak_gflops"] * 1.5
+    assert "| fast | 1 |" in out

@@ -10,6 +10,7 @@ MODELS = [
     ("train_cnn", ["--arch", "simple"], 54_410, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "deeper"], 17_578, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "large"], 1_201_578, (None, 28, 28, 1)),
+    ("train_cnn", ["--arch", "fast"], 17_950, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "modern"], 162_474, (None, 28, 28, 1)),
 ]
 
@@ -27,12 +28,14 @@ def test_parameter_counts_match_the_tutorials(script, argv, params, input_shape)
     ([], 5, 128, "models/cnn_deeper.h5"),
     (["--arch", "simple"], 5, 128, "models/cnn_simple.h5"),
     (["--arch", "large"], 10, 32, "models/cnn_large.h5"),
-    (["--arch", "modern"], 30, 128, "models/cnn_modern.h5"),
+    (["--arch", "fast"], 2, 128, "models/cnn_fast.h5"),
+    (["--arch", "modern"], 30, 256, "models/cnn_modern.h5"),
     (["--arch", "large", "--epochs", "2"], 2, 32, "models/cnn_large.h5"),
 ])
 def test_cnn_defaults_follow_the_architecture(argv, epochs, batch_size, output):
     _, config = training_config("train_cnn", *argv)
     assert (config.epochs, config.batch_size, config.output) == (epochs, batch_size, output)
     assert config.seed == 1
-    assert config.validation_split == (0.0 if config.arch in ("large", "modern") else 0.2)
+    assert config.validation_split == (0.0 if config.arch in ("large", "fast", "modern")
+                                       else 0.2)
     assert config.optimizer == ("adamw" if config.arch == "modern" else "adam")
