@@ -7,6 +7,7 @@ That is ``$MNIST_DATA`` when set (``.ci/run`` sets it), else Keras' download, ca
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,12 @@ def medium_npz(tmp_path_factory, mnist):
     np.savez(path, x_train=mnist.train_images[:12000], y_train=mnist.train_labels[:12000],
              x_test=mnist.test_images, y_test=mnist.test_labels)
     return path
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a process a test interrupts: a shell that runs the suite in the
+    background (``nohup ... &``) starts it with SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_epoch(state_path, epoch, process, timeout=120):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, training_config
+from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, training_config
 from tests.strokes import mnist_strokes, render
 
 CHROMIUM = "/usr/bin/chromium"
@@ -358,7 +358,8 @@ def test_a_model_file_that_cannot_load_is_reported_and_the_others_read(models, t
 def test_draw_py_prints_the_address_and_stops_on_ctrl_c(models):
     process = subprocess.Popen([sys.executable, str(ROOT / "draw.py"), "--port", "0",
                                 "--model", str(models / "logreg.h5")], cwd=models.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         line = next(line for line in process.stdout if line.startswith("draw digits at"))
         url = line.split()[3]

@@ -9,14 +9,14 @@ import pytest
 
 from mnistkit.evaluation import evaluate_model
 from mnistkit.loading import load_model_file
-from tests.conftest import ROOT, wait_for_epoch
+from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, wait_for_epoch
 
 
 def start(output, data, *argv):
     return subprocess.Popen(
         [sys.executable, "train_mlp.py", "--output", str(output), "--data", str(data),
          "--batch-size", "32", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, medium_npz, mnist):
