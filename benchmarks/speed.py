@@ -9,7 +9,7 @@ checkpoint, callbacks, stalls). Printed as a Markdown table (and written as JSON
 the speed-up, the training arithmetic per epoch, the FLOP/s it reaches and their share of
 this CPU's measured float32 limit (benchmarks/arithmetic.py), peak memory and accuracy.
 
-    python benchmarks/speed.py --data ../shared/data/mnist            # 4 models, ~25 min
+    python benchmarks/speed.py --data ../shared/data/mnist            # 4 models, ~8 min on 2 cores
     python benchmarks/speed.py --models logreg mlp simple deeper large --rounds 2
     python benchmarks/speed.py --quick                                # ~1 minute
     python benchmarks/speed.py --table-from results.json              # re-print a saved run
