@@ -8,12 +8,11 @@ set is scored once, at the end (no stopping on it). Printed per run: test accura
 seconds of training, and the FLOP/s of that training against this CPU's measured float32
 limit (benchmarks/arithmetic.py). With --before, the same run also measures the ways these
 accuracies were reached before, so that the gain is a ratio within one run on one machine:
-the deeper CNN with a one-cycle schedule to 99.0% (test set scored after every epoch), and
-the earlier modern CNN (30 epochs of batch 128: timed over --before-epochs epochs, the rest
-counted at the mean of the epochs after the first).
+the deeper CNN with a one-cycle schedule to 99.0% (test set scored after every epoch). The
+modern preset has no way before: its recipe is still the one of record (0.9961, 703 s).
 
     python benchmarks/time_to_accuracy.py --before                  # fast, 4 seeds, ~6 min
-    python benchmarks/time_to_accuracy.py --presets modern --seeds 1 2 3 4 --before
+    python benchmarks/time_to_accuracy.py --presets modern          # 4 seeds, ~50 min
     python benchmarks/time_to_accuracy.py --quick                   # one short run, ~1 min
 """
 
@@ -38,31 +37,6 @@ DEFAULT_SEED = 1
 DEEPER_TO_99 = ["train_cnn.py", "--epochs", "12", "--batch-size", "48", "--learning-rate",
                 "0.005", "--schedule", "onecycle", "--validation-split", "0",
                 "--target-accuracy", "0.99"]
-# The modern CNN's recipe before (0.9961 in 703 s on the issue's machine).
-MODERN_BEFORE = ["--batch-size", "128", "--optimizer", "adamw", "--learning-rate", "0.003",
-                 "--schedule", "onecycle", "--validation-split", "0"]
-MODERN_BEFORE_EPOCHS = 30
-
-
-def modern_before(config):
-    """The modern CNN as it was: two convolutions at 14x14, batch normalisation before pooling."""
-    import keras
-    from keras import layers
-
-    def conv(filters, **options):
-        return [layers.Conv2D(filters, 3, use_bias=False, **options),
-                layers.BatchNormalization(), layers.ReLU()]
-
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        layers.RandomRotation(0.03, fill_mode="constant"),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
-        layers.RandomZoom(0.1, fill_mode="constant"),
-        *conv(32, padding="same"), layers.MaxPooling2D(2),
-        *conv(64, padding="same"), *conv(64, padding="same"), layers.MaxPooling2D(2),
-        *conv(128), layers.Flatten(), layers.Dropout(0.25),
-        layers.Dense(10, activation="softmax"),
-    ], name="cnn_modern_before")
 
 
 def train(argv: list[str], output: Path, data: str | None) -> dict:
@@ -77,16 +51,15 @@ def train(argv: list[str], output: Path, data: str | None) -> dict:
 
 
 def row(label: str, seed: int | None, record: dict, target: float | None,
-        train_seconds: float | None = None, note: str = "", timed_only: bool = False) -> dict:
-    """One run's line; ``timed_only`` for a run cut short to time it, whose accuracy is not
-    the one its full length gives (none is shown)."""
+        train_seconds: float | None = None, note: str = "") -> dict:
+    """One run's line of the table."""
     seconds = train_seconds if train_seconds is not None else record["train_seconds"]
     epochs = record["epochs_run"]
     flops = record["flops_per_image"] * record["train_images"] * epochs
-    accuracy = None if timed_only else record["test"]["accuracy"]
+    accuracy = record["test"]["accuracy"]
     return {"preset": label, "seed": seed, "accuracy": accuracy,
-            "errors": None if timed_only else record["test"]["errors"],
-            "train_seconds": seconds, "epochs": MODERN_BEFORE_EPOCHS if timed_only else epochs,
+            "errors": record["test"]["errors"],
+            "train_seconds": seconds, "epochs": epochs,
             "gflops_per_second": flops / record["train_seconds"] / 1e9, "target": target,
             "met": None if target is None else accuracy >= target,
             "note": note}
@@ -119,12 +92,6 @@ def markdown(rows: list[dict], peak: float) -> str:
     return "\n".join(lines)
 
 
-def flops_before() -> int:
-    from arithmetic import training_flops_per_image
-
-    return training_flops_per_image(modern_before(None))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,22 +101,11 @@ def main(argv=None) -> int:
                         help="seeds to train each preset with (default: 1 2 3 4)")
     parser.add_argument("--before", action="store_true",
                         help="also measure the ways before, for the ratio (default: off)")
-    parser.add_argument("--before-epochs", type=int, default=2,
-                        help="epochs of the earlier modern CNN actually trained (default: 2)")
     parser.add_argument("--quick", action="store_true",
                         help="one seed of the fast preset for one epoch, to try the script")
     parser.add_argument("--data", default=None, help="local MNIST (default: $MNIST_DATA)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    parser.add_argument("--run-before", action="store_true", help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args(argv)
-    if args.run_before:  # a training process of the earlier modern CNN
-        from mnistkit.cli import training_parser
-        from mnistkit.training import run_script
-
-        rest += ["--data", args.data] if args.data else []
-        return run_script(training_parser("cnn_modern_before", __doc__), modern_before, rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = parser.parse_args(argv)
     if args.quick:
         args.presets, args.seeds, args.before = ["fast"], [DEFAULT_SEED], False
 
@@ -181,17 +137,6 @@ def main(argv=None) -> int:
                             train_seconds=reached["seconds"],
                             note=f"reached after {reached['reached_epoch']} epochs"
                             if reached["reached_epoch"] else "not reached"))
-        if args.before and "modern" in args.presets:
-            before = [__file__, "--run-before", *MODERN_BEFORE, "--epochs",
-                      str(args.before_epochs)]
-            record = train(before, folder / "before.h5", args.data)
-            record["flops_per_image"] = flops_before()
-            seconds = record["epoch_seconds"]
-            estimate = seconds[0] + (MODERN_BEFORE_EPOCHS - 1) * statistics.mean(seconds[1:])
-            rows.append(row("before: modern, 30 epochs of batch 128", DEFAULT_SEED, record,
-                            None, train_seconds=estimate, timed_only=True,
-                            note=f"{args.before_epochs} epochs timed, 30 estimated; its "
-                                 "30-epoch test accuracy was 0.9961 (README)"))
     from arithmetic import peak_gflops
 
     peak = peak_gflops()
