@@ -50,19 +50,17 @@ def train(argv: list[str], output: Path, data: str | None) -> dict:
     return json.loads(output.with_suffix(".json").read_text())
 
 
-def row(label: str, seed: int | None, record: dict, target: float | None,
+def row(label: str, seed: int, record: dict, target: float,
         train_seconds: float | None = None, note: str = "") -> dict:
     """One run's line of the table."""
-    seconds = train_seconds if train_seconds is not None else record["train_seconds"]
     epochs = record["epochs_run"]
     flops = record["flops_per_image"] * record["train_images"] * epochs
     accuracy = record["test"]["accuracy"]
     return {"preset": label, "seed": seed, "accuracy": accuracy,
             "errors": record["test"]["errors"],
-            "train_seconds": seconds, "epochs": epochs,
-            "gflops_per_second": flops / record["train_seconds"] / 1e9, "target": target,
-            "met": None if target is None else accuracy >= target,
-            "note": note}
+            "train_seconds": record["train_seconds"] if train_seconds is None else train_seconds,
+            "epochs": epochs, "gflops_per_second": flops / record["train_seconds"] / 1e9,
+            "target": target, "met": accuracy >= target, "note": note}
 
 
 def markdown(rows: list[dict], peak: float) -> str:
@@ -71,20 +69,16 @@ def markdown(rows: list[dict], peak: float) -> str:
              "share of peak | target | met |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
-        met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
-        accuracy = "–" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
         lines.append(
-            f"| {r['preset']}{' (' + r['note'] + ')' if r['note'] else ''} | "
-            f"{r['seed'] if r['seed'] is not None else ''} | {accuracy} | "
-            f"{'–' if r['errors'] is None else r['errors']} | {r['epochs']} | "
-            f"{r['train_seconds']:.1f} | "
+            f"| {r['preset']}{' (' + r['note'] + ')' if r['note'] else ''} | {r['seed']} | "
+            f"{r['accuracy']:.4f} | {r['errors']} | {r['epochs']} | {r['train_seconds']:.1f} | "
             f"{r['gflops_per_second']:.1f} | {r['gflops_per_second'] / peak:.0%} | "
-            f"{'' if r['target'] is None else r['target']} | {met} |")
+            f"{r['target']} | {'yes' if r['met'] else '**no**'} |")
     for name in dict.fromkeys(r["preset"] for r in rows):
-        runs = [r for r in rows if r["preset"] == name and r["accuracy"] is not None]
+        runs = [r for r in rows if r["preset"] == name]
         if len(runs) > 1:
             seconds = [r["train_seconds"] for r in runs]
-            lines.append(f"\n{name}: {sum(bool(r['met']) for r in runs)} of {len(runs)} seeds "
+            lines.append(f"\n{name}: {sum(r['met'] for r in runs)} of {len(runs)} seeds "
                          f"met the target; training {min(seconds):.1f}-{max(seconds):.1f} s "
                          f"(mean {statistics.mean(seconds):.1f} s); test accuracy "
                          f"{min(r['accuracy'] for r in runs):.4f}-"
