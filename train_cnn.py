@@ -29,10 +29,14 @@ from mnistkit.cli import training_parser
 from mnistkit.training import run_script
 
 # Settings that differ from the tutorials' defaults (mnistkit.cli.TRAINING_DEFAULTS): the
-# blog's, for its CNN, which it trained on all 60,000 images.
+# blog's, for its CNN, which it trained on all 60,000 images. The course demo's two CNNs
+# compute in bfloat16 where the CPU has instructions for it (--precision auto): an epoch
+# 1.1-1.5x quicker for the same test accuracy, to 0.0001. The others stay in float32: the
+# blog's CNN lost 0.2 points in bfloat16 (0.9916 against 0.9938), and fast and modern, tuned
+# in float32, gain under 10%.
 ARCHITECTURES = {
-    "simple": {},
-    "deeper": {},
+    "simple": {"precision": "auto"},
+    "deeper": {"precision": "auto"},
     "large": {"epochs": 10, "batch_size": 32, "validation_split": 0.0},
     # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule.
     "fast": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01, "schedule": "onecycle",

@@ -6,7 +6,7 @@ normalisation, activations and pooling add memory traffic rather than arithmetic
 step costs about three forward passes: the forward pass, the gradient with respect to the
 layer's input and the gradient with respect to its weights.
 
-    python benchmarks/arithmetic.py      # this CPU's float32 matrix-multiply peak
+    python benchmarks/arithmetic.py      # this CPU's float32 and bfloat16 matrix-multiply peaks
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def script_flops_per_image(command: list[str]) -> int:
     return training_flops_per_image(module.build_model(config))
 
 
-def peak_gflops(size: int = 2048, repeats: int = 8) -> float:
-    """Float32 GFLOP/s of a large matrix multiply on the backend: the best this CPU does.
+def peak_gflops(size: int = 2048, repeats: int = 8, dtype: str = "float32") -> float:
+    """GFLOP/s of a large matrix multiply in ``dtype`` on the backend: the best this CPU does.
 
     The best of several timed products, so that a moment of other load does not count.
     """
@@ -61,8 +61,8 @@ def peak_gflops(size: int = 2048, repeats: int = 8) -> float:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    a = keras.ops.convert_to_tensor(rng.standard_normal((size, size), np.float32))
-    b = keras.ops.convert_to_tensor(rng.standard_normal((size, size), np.float32))
+    a, b = (keras.ops.cast(rng.standard_normal((size, size), np.float32), dtype)
+            for _ in range(2))
     keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up: threads, kernels
     best = math.inf
     for _ in range(repeats):
@@ -76,7 +76,8 @@ def main() -> int:
     from mnistkit import runtime
 
     runtime.load_backend_quietly()
-    print(f"{runtime.device()}: float32 matrix multiply {peak_gflops():.1f} GFLOP/s")
+    print(f"{runtime.device()}: float32 matrix multiply {peak_gflops():.1f} GFLOP/s, "
+          f"bfloat16 {peak_gflops(dtype='bfloat16'):.1f} GFLOP/s")
     return 0
 
 

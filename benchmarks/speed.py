@@ -151,7 +151,8 @@ def measure(name: str, way: str, epochs: int, data: str | None, folder: Path) ->
     return {"model": name, "way": way, "epochs": epochs, "epoch_seconds": record["epoch_seconds"],
             "train_images": record["train_images"], "process_seconds": process_seconds,
             "peak_mib": peak_mib, "test_accuracy": record["test"]["accuracy"],
-            "flops_per_image": record.get("flops_per_image")}
+            "flops_per_image": record.get("flops_per_image"),
+            "precision": record.get("placement", {}).get("precision", "float32")}
 
 
 def per_epoch(runs: list[dict], name: str, way: str) -> dict:
@@ -170,24 +171,30 @@ def per_epoch(runs: list[dict], name: str, way: str) -> dict:
             "gflop_per_epoch": many[0]["flops_per_image"] * images / 1e9,
             "peak_mib": max(r["peak_mib"] for r in chosen),
             "test_accuracy": statistics.mean(r["test_accuracy"] for r in many),
+            "precision": many[0].get("precision", "float32"),
             "rounds": len(many)}
 
 
-def markdown(runs: list[dict], peak: float) -> str:
+def markdown(runs: list[dict], peaks: dict[str, float]) -> str:
+    """The table; ``peaks``: matrix-multiply GFLOP/s per dtype, the limit each share is of."""
+    shown = ", ".join(f"{dtype} {value:.1f}" for dtype, value in peaks.items())
     lines = [f"Per epoch = (T[N epochs] - T[1 epoch]) / (N - 1) of whole processes; peak: "
-             f"float32 matrix multiply, {peak:.1f} GFLOP/s on this CPU.", "",
-             "| model | N | tutorial s/epoch | ours s/epoch | speed-up | ours in-process "
-             "s/epoch | GFLOP per epoch | ours GFLOP/s | share of peak | tutorial peak MiB | "
-             "ours peak MiB | tutorial test acc | ours test acc |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: |"]
+             f"matrix multiply on this CPU, GFLOP/s: {shown}; each share is of the peak of "
+             "the precision that run computed in.", "",
+             "| model | N | tutorial s/epoch | ours s/epoch | speed-up | ours precision | "
+             "ours in-process s/epoch | GFLOP per epoch | ours GFLOP/s | share of peak | "
+             "tutorial peak MiB | ours peak MiB | tutorial test acc | ours test acc |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: |"]
     for name in dict.fromkeys(run["model"] for run in runs):
         ref, own = per_epoch(runs, name, "tutorial"), per_epoch(runs, name, "ours")
         rate = own["gflop_per_epoch"] / own["in_process"]  # while training, not starting up
+        dtype = "bfloat16" if "bfloat16" in own["precision"] else "float32"
+        peak = peaks.get(dtype, peaks["float32"])
         lines.append(
             f"| {name} | {own['epochs']} | {ref['seconds_per_epoch']:.2f} | "
             f"{own['seconds_per_epoch']:.2f} | "
-            f"{ref['seconds_per_epoch'] / own['seconds_per_epoch']:.2f}x | "
+            f"{ref['seconds_per_epoch'] / own['seconds_per_epoch']:.2f}x | {dtype} | "
             f"{own['in_process']:.2f} | {own['gflop_per_epoch']:,.0f} | {rate:.1f} | "
             f"{rate / peak:.0%} | {ref['peak_mib']:,.0f} | {own['peak_mib']:,.0f} | "
             f"{ref['test_accuracy']:.4f} | {own['test_accuracy']:.4f} |")
@@ -218,7 +225,8 @@ def main(argv=None) -> int:
     if args.table_from:
         saved = json.loads(args.table_from.read_text())
         print(f"{saved['device']}; {json.dumps(saved['versions'])}\n")
-        print(markdown(saved["runs"], saved["peak_gflops"]))
+        peaks = saved["peak_gflops"]  # one float32 figure in files written before bfloat16
+        print(markdown(saved["runs"], peaks if isinstance(peaks, dict) else {"float32": peaks}))
         return 0
     if args.quick:
         args.models, args.epochs = ["logreg"], args.epochs or 2
@@ -247,12 +255,12 @@ def main(argv=None) -> int:
         for run in runs:
             if run["model"] == name and run["way"] == "ours":
                 run["flops_per_image"] = flops
-    peak = peak_gflops()
-    table = markdown(runs, peak)
+    peaks = {dtype: peak_gflops(dtype=dtype) for dtype in ("float32", "bfloat16")}
+    table = markdown(runs, peaks)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:
         args.json.write_text(json.dumps({"device": runtime.device(), "versions": runtime.versions(),
-                                         "peak_gflops": peak, "runs": runs, "table": table},
+                                         "peak_gflops": peaks, "runs": runs, "table": table},
                                         indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -11,6 +11,7 @@ import math
 DEVICES = ("auto", "cpu", "gpu")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
 SCHEDULES = ("constant", "cosine", "onecycle")
+PRECISIONS = ("auto", "float32", "mixed")
 DEFAULT_SEED = 1
 
 
@@ -92,7 +93,7 @@ def _finite_float(text: str) -> float:
 
 # The tutorials' settings; a script or an architecture may change any of them.
 TRAINING_DEFAULTS = {"epochs": 5, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
-                     "schedule": "constant", "validation_split": 0.2}
+                     "schedule": "constant", "validation_split": 0.2, "precision": "float32"}
 
 
 def training_parser(name: str, description: str, *, archs: dict[str, dict] | None = None,
@@ -160,10 +161,15 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where to train: auto takes a GPU when one is visible "
                              "(default: auto)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="compute in float16 on a GPU, bfloat16 on a CPU, keeping weights "
-                             "and the output layer in float32; the model is saved in float32 "
-                             "(default: float32 throughout)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="arithmetic: float32 throughout; mixed computes in float16 on a "
+                             "GPU and bfloat16 on a CPU, keeping the weights and the output "
+                             "layer in float32; auto is mixed when training on one CPU that "
+                             "has bfloat16 instructions (AVX512-BF16 or AMX) under TensorFlow, "
+                             "float32 elsewhere. The model is saved in float32 "
+                             f"({default('precision')})")
+    parser.add_argument("--mixed-precision", dest="precision", action="store_const",
+                        const="mixed", help="the same as --precision mixed")
     parser.add_argument("--distribute", action="store_true",
                         help="train data-parallel over every visible device (TensorFlow: "
                              "MirroredStrategy; JAX: keras.distribution.DataParallel, also over "

@@ -116,7 +116,7 @@ def place(config: argparse.Namespace) -> Placement:
     if config.device == "gpu" and not on_gpu:
         raise DeviceError(f"--device gpu: no GPU is visible to {backend}")
     placement = Placement(device=device)
-    if config.mixed_precision:
+    if _mixed(config, backend, on_gpu):
         # float16 is fast on every GPU of the last decade (Keras scales the loss so that small
         # gradients survive); CPUs have no float16 arithmetic, but recent ones have bfloat16.
         placement.precision = "mixed_float16" if on_gpu else "mixed_bfloat16"
@@ -130,6 +130,16 @@ def place(config: argparse.Namespace) -> Placement:
             raise DeviceError(f"--distribute: Keras has no data-parallel engine for {backend}; "
                               "use KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax")
     return placement
+
+
+def _mixed(config: argparse.Namespace, backend: str, on_gpu: bool) -> bool:
+    """Whether to compute in mixed precision. ``auto`` takes it only where it was measured to
+    pay: one CPU with bfloat16 instructions, under TensorFlow (oneDNN's bfloat16 kernels made
+    an epoch of the deeper CNN 1.5x quicker, with the same accuracy)."""
+    if config.precision != "auto":
+        return config.precision == "mixed"
+    return (backend == "tensorflow" and not on_gpu and not config.distribute
+            and runtime.cpu_has_bfloat16())
 
 
 def release() -> None:

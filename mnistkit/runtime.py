@@ -127,3 +127,16 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has bfloat16 arithmetic instructions (x86's AVX512-BF16 or AMX), on
+    which oneDNN's bfloat16 kernels run natively rather than emulated."""
+    try:
+        with open(cpuinfo) as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+    except OSError:
+        pass
+    return False

@@ -25,7 +25,9 @@ def test_speed_benchmark_measures_epochs_as_whole_processes(tmp_path):
         assert len(run["epoch_seconds"]) == run["epochs"] and run["process_seconds"] > 0
         assert run["peak_mib"] > 0 and run["test_accuracy"] > 0.85
         assert run["flops_per_image"] == 3 * 2 * 784 * 10  # one Dense(10) on 784 pixels
-    assert report["peak_gflops"] > 1
+        assert run["precision"] == "float32"  # logistic regression: bfloat16 would not pay
+    assert set(report["peak_gflops"]) == {"float32", "bfloat16"}
+    assert all(peak > 1 for peak in report["peak_gflops"].values())
 
 
 def test_time_to_accuracy_benchmark_reports_each_seed(tmp_path):

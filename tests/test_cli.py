@@ -25,8 +25,8 @@ def test_help_states_every_default_and_loads_no_framework(script):
     assert result.returncode == 0, result.stderr
     for flag in ("--epochs", "--batch-size", "--optimizer", "--learning-rate",
                  "--validation-split", "--seed", "--output", "--data", "--quiet",
-                 "--target-accuracy", "--device", "--mixed-precision", "--distribute",
-                 "--cpu-devices"):
+                 "--target-accuracy", "--device", "--precision", "--mixed-precision",
+                 "--distribute", "--cpu-devices"):
         assert flag in result.stdout
     assert result.stdout.count("default") >= 9
     assert "LOADED False" in result.stdout

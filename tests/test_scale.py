@@ -162,6 +162,37 @@ def test_mixed_precision_trains_in_bfloat16_and_saves_float32(data_dir, tmp_path
         record["test"]["accuracy"]
 
 
+def test_precision_auto_is_bfloat16_on_cpus_that_have_it_and_float32_elsewhere(data_dir,
+                                                                              tmp_path):
+    from mnistkit import runtime
+
+    # The deeper CNN's default is --precision auto.
+    auto = train(data_dir, tmp_path / "auto.h5", "--epochs", "1", env=NO_GPU)
+    expected = "mixed_bfloat16" if runtime.cpu_has_bfloat16() else "float32"
+    assert auto["arguments"]["precision"] == "auto"
+    assert auto["placement"]["precision"] == expected
+    plain = train(data_dir, tmp_path / "plain.h5", "--epochs", "1", "--precision", "float32",
+                  env=NO_GPU)
+    assert plain["placement"]["precision"] == "float32"
+    on_jax = train(data_dir, tmp_path / "jax.h5", "--epochs", "1", backend="jax", env=NO_GPU)
+    assert on_jax["placement"]["precision"] == "float32"  # not measured to pay there
+    assert abs(auto["test"]["accuracy"] - plain["test"]["accuracy"]) < 0.01
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ("fpu vme avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4, Intel Cooper Lake
+    ("fpu avx512f amx_bf16 amx_tile", True),            # Intel Sapphire Rapids
+    ("fpu sse2 avx2 fma avx512f", False),               # AVX-512 without bfloat16
+])
+def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    from mnistkit import runtime
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
+    assert runtime.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert runtime.cpu_has_bfloat16(str(tmp_path / "absent")) is False  # not Linux
+
+
 def test_device_cpu_is_used_and_recorded(data_dir, tmp_path):
     record = train(data_dir, tmp_path / "cpu.h5", "--device", "cpu", "--epochs", "1")
     assert record["device"].startswith("CPU: ")
