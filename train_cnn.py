@@ -32,8 +32,8 @@ from mnistkit.training import run_script
 # blog's, for its CNN, which it trained on all 60,000 images. The course demo's two CNNs
 # compute in bfloat16 where the CPU has instructions for it (--precision auto): an epoch
 # 1.1-1.5x quicker for the same test accuracy, to 0.0001. The others stay in float32: the
-# blog's CNN lost 0.2 points in bfloat16 (0.9916 against 0.9938), and fast and modern, tuned
-# in float32, gain under 10%.
+# blog's CNN lost 0.2 points in bfloat16 (0.9916 against 0.9938), fast gains 3% a step, and
+# modern's gain varied from 3% to 26% between measurements (README).
 ARCHITECTURES = {
     "simple": {"precision": "auto"},
     "deeper": {"precision": "auto"},
