@@ -8,19 +8,19 @@
     fast     Conv(20, 5x5) -> MaxPool -> BatchNorm -> ReLU -> Conv(40) -> MaxPool -> BatchNorm
              -> ReLU -> Dense(10)                                  17,950 params, ~99.2%
     modern   random rotation, shift and zoom while training; four Conv -> BatchNorm -> ReLU
-             blocks with pooling; Dropout -> Dense(10)            162,474 params, ~99.6%
+             blocks with pooling; Dropout -> Dense(10)            162,474 params, ~99.65%
 
 `simple` and `deeper` are the course demo's (98.12% and 98.40% there), trained 5 epochs with
 Adam, batch 128, validation split 0.2; `large` is the blog's (99.16% there), trained
 10 epochs with Adam, batch 32. `fast` and `modern` are this project's, both on all 60,000
 images with a one-cycle learning rate: `fast` is the quickest way to 99%, 2 epochs of Adam;
-`modern` the most accurate, 30 epochs of AdamW. The default, `deeper`,
+`modern` the most accurate, 18 epochs of AdamW with label smoothing. The default, `deeper`,
 trains in well under a minute on a laptop CPU and is the most accurate per parameter.
 
     python train_cnn.py                  # the deeper CNN
     python train_cnn.py --arch large     # the blog's CNN, about 5 minutes on 2 cores
     python train_cnn.py --arch fast      # 99% in under a minute
-    python train_cnn.py --arch modern    # the most accurate, 99.6%: about 12 minutes on 2 cores
+    python train_cnn.py --arch modern    # the most accurate, 99.65%: about 13 minutes on 2 cores
 """
 
 import sys
@@ -38,11 +38,12 @@ ARCHITECTURES = {
     "simple": {"precision": "auto"},
     "deeper": {"precision": "auto"},
     "large": {"epochs": 10, "batch_size": 32, "validation_split": 0.0},
-    # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule.
+    # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule. Label
+    # smoothing let modern stop at 18 epochs instead of 30, more accurate on every seed tried.
     "fast": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01, "schedule": "onecycle",
              "validation_split": 0.0},
-    "modern": {"epochs": 30, "batch_size": 128, "optimizer": "adamw", "learning_rate": 0.003,
-               "schedule": "onecycle", "validation_split": 0.0},
+    "modern": {"epochs": 18, "batch_size": 128, "optimizer": "adamw", "learning_rate": 0.003,
+               "schedule": "onecycle", "validation_split": 0.0, "label_smoothing": 0.1},
 }
 
 
@@ -107,8 +108,10 @@ def build_model(config):
             layers.RandomRotation(0.03, fill_mode="constant"),            # up to ±11 degrees
             layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),     # up to ±3 pixels
             layers.RandomZoom(0.1, fill_mode="constant"),
-            *conv(32, padding="same"),                                    # -> 28x28x32
+            layers.Conv2D(32, 3, padding="same", use_bias=False),        # -> 28x28x32
             layers.MaxPooling2D(2),                                       # -> 14x14x32
+            layers.BatchNormalization(),      # after pooling, as in fast: a quarter of the
+            layers.ReLU(),                    # values to normalise and rectify
             *conv(64, padding="same"),
             *conv(64, padding="same"),                                    # -> 14x14x64
             layers.MaxPooling2D(2),                                       # -> 7x7x64

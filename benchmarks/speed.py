@@ -8,6 +8,9 @@ saving cancel out, and everything each epoch costs counts (training steps, valid
 checkpoint, callbacks, stalls). Printed as a Markdown table (and written as JSON) with
 the speed-up, the training arithmetic per epoch, the FLOP/s it reaches and their share of
 this CPU's measured float32 limit (benchmarks/arithmetic.py), peak memory and accuracy.
+The tutorials' code runs as it would for its readers, with TensorFlow's own oneDNN default
+(off on CPUs without AVX-512 or AMX, where the scripts turn it on); --tutorial-onednn gives
+it oneDNN too, to compare the same kernels.
 
     python benchmarks/speed.py --data ../shared/data/mnist            # 4 models, ~8 min on 2 cores
     python benchmarks/speed.py --models logreg mlp simple deeper large --rounds 2
@@ -85,11 +88,13 @@ def reference_model(name: str):
     return model
 
 
-def run_reference(name: str, epochs: int, data: str | None, output: str) -> None:
-    """The tutorial's plain code: one-hot labels, model.fit on arrays, model.evaluate."""
+def run_reference(name: str, epochs: int, data: str | None, output: str,
+                  onednn: bool = False) -> None:
+    """The tutorial's plain code: one-hot labels, model.fit on arrays, model.evaluate, with
+    TensorFlow's own oneDNN default (or, with ``onednn``, oneDNN on as the scripts have it)."""
     from mnistkit import runtime
 
-    runtime.load_backend_quietly()
+    runtime.load_backend_quietly(onednn=onednn)
     import keras
     from arithmetic import training_flops_per_image
 
@@ -132,13 +137,15 @@ def timed_process(argv: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def measure(name: str, way: str, epochs: int, data: str | None, folder: Path) -> dict:
+def measure(name: str, way: str, epochs: int, data: str | None, folder: Path,
+            tutorial_onednn: bool = False) -> dict:
     """One whole process: ``name`` trained ``way`` for ``epochs``."""
     _, settings, command = MODELS[name]
     result_path = folder / f"{name}_{way}_{epochs}.json"
     if way == "tutorial":
         argv = [sys.executable, __file__, "--run-reference", name, "--epochs", str(epochs),
-                "--reference-output", str(result_path)]
+                "--reference-output", str(result_path),
+                *(["--tutorial-onednn"] if tutorial_onednn else [])]
     else:
         argv = [sys.executable, *command, "--quiet", "--epochs", str(epochs),
                 "--batch-size", str(settings["batch_size"]), "--optimizer", settings["optimizer"],
@@ -175,12 +182,14 @@ def per_epoch(runs: list[dict], name: str, way: str) -> dict:
             "rounds": len(many)}
 
 
-def markdown(runs: list[dict], peaks: dict[str, float]) -> str:
+def markdown(runs: list[dict], peaks: dict[str, float], tutorial_onednn: bool = False) -> str:
     """The table; ``peaks``: matrix-multiply GFLOP/s per dtype, the limit each share is of."""
     shown = ", ".join(f"{dtype} {value:.1f}" for dtype, value in peaks.items())
+    tutorial = ("oneDNN on, as the scripts have it" if tutorial_onednn
+                else "TensorFlow's own oneDNN default")
     lines = [f"Per epoch = (T[N epochs] - T[1 epoch]) / (N - 1) of whole processes; peak: "
              f"matrix multiply on this CPU, GFLOP/s: {shown}; each share is of the peak of "
-             "the precision that run computed in.", "",
+             f"the precision that run computed in. Tutorial code: {tutorial}.", "",
              "| model | N | tutorial s/epoch | ours s/epoch | speed-up | ours precision | "
              "ours in-process s/epoch | GFLOP per epoch | ours GFLOP/s | share of peak | "
              "tutorial peak MiB | ours peak MiB | tutorial test acc | ours test acc |",
@@ -216,17 +225,23 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--table-from", type=Path, default=None, metavar="FILE",
                         help="print the table of a run saved with --json, without training")
+    parser.add_argument("--tutorial-onednn", action="store_true",
+                        help="run the tutorials' code with oneDNN on, as the scripts run "
+                             "(default: TensorFlow's own choice for this CPU, as the "
+                             "tutorials' code gets it: off on CPUs without AVX-512 or AMX)")
     parser.add_argument("--run-reference", help=argparse.SUPPRESS)
     parser.add_argument("--reference-output", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_reference:
-        run_reference(args.run_reference, args.epochs, args.data, args.reference_output)
+        run_reference(args.run_reference, args.epochs, args.data, args.reference_output,
+                      args.tutorial_onednn)
         return 0
     if args.table_from:
         saved = json.loads(args.table_from.read_text())
         print(f"{saved['device']}; {json.dumps(saved['versions'])}\n")
         peaks = saved["peak_gflops"]  # one float32 figure in files written before bfloat16
-        print(markdown(saved["runs"], peaks if isinstance(peaks, dict) else {"float32": peaks}))
+        print(markdown(saved["runs"], peaks if isinstance(peaks, dict) else {"float32": peaks},
+                       saved.get("tutorial_onednn", True)))
         return 0
     if args.quick:
         args.models, args.epochs = ["logreg"], args.epochs or 2
@@ -241,7 +256,8 @@ def main(argv=None) -> int:
                 # alternate which way goes first, and the lengths, so that drifts cancel
                 order = [(way, n) for n in (1, epochs) for way in ("tutorial", "ours")]
                 for way, n in order if round_number % 2 == 0 else order[::-1]:
-                    runs.append(measure(name, way, n, args.data, Path(folder)))
+                    runs.append(measure(name, way, n, args.data, Path(folder),
+                                        args.tutorial_onednn))
                     print(f"{name:10s} {way:8s} {n:2d} epochs {runs[-1]['process_seconds']:7.1f} s"
                           f"  test accuracy {runs[-1]['test_accuracy']:.4f}", flush=True)
 
@@ -256,11 +272,12 @@ def main(argv=None) -> int:
             if run["model"] == name and run["way"] == "ours":
                 run["flops_per_image"] = flops
     peaks = {dtype: peak_gflops(dtype=dtype) for dtype in ("float32", "bfloat16")}
-    table = markdown(runs, peaks)
+    table = markdown(runs, peaks, args.tutorial_onednn)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:
         args.json.write_text(json.dumps({"device": runtime.device(), "versions": runtime.versions(),
-                                         "peak_gflops": peaks, "runs": runs, "table": table},
+                                         "peak_gflops": peaks, "runs": runs, "table": table,
+                                         "tutorial_onednn": args.tutorial_onednn},
                                         indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -21,7 +21,7 @@ from mnistkit.saving import dump_json, publish
 
 # Settings that must not change between a run and its resumption.
 _SAME_SETTINGS = ("run_name", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                  "validation_split", "seed", "precision", "distribute")
+                  "validation_split", "seed", "precision", "distribute", "label_smoothing")
 _STATE_TYPES = {"epoch": int, "history": dict, "epoch_seconds": list,
                 "train_seconds": (int, float), "settings": dict}
 

@@ -93,7 +93,8 @@ def _finite_float(text: str) -> float:
 
 # The tutorials' settings; a script or an architecture may change any of them.
 TRAINING_DEFAULTS = {"epochs": 5, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
-                     "schedule": "constant", "validation_split": 0.2, "precision": "float32"}
+                     "schedule": "constant", "validation_split": 0.2, "precision": "float32",
+                     "label_smoothing": 0.0}
 
 
 def training_parser(name: str, description: str, *, archs: dict[str, dict] | None = None,
@@ -135,6 +136,10 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     parser.add_argument("--validation-split", type=fraction, default=None,
                         help="fraction of the training set, taken from its end, held out "
                              f"for validation; 0 for none ({default('validation_split')})")
+    parser.add_argument("--label-smoothing", type=fraction, default=None,
+                        help="train towards targets of s/10 for every digit plus 1 - s for "
+                             "the right one, instead of 0 and 1: the model stops growing ever "
+                             f"more confident on the training set ({default('label_smoothing')})")
     parser.add_argument("--seed", type=whole_number(0, MAX_SEED), default=DEFAULT_SEED,
                         help="random seed for weights, shuffling and augmentation, 0 to 2**32-1 "
                              f"(default: {DEFAULT_SEED})")

@@ -66,9 +66,12 @@ class Placement:
 
     def plain_model(self, model, build_model: Callable[[argparse.Namespace], object],
                     config: argparse.Namespace):
-        """``model``, or when trained in mixed precision or distributed, the same weights in a
-        fresh float32 model outside any strategy: what is tested and saved."""
-        if self.precision == "float32" and self.engine is None:
+        """``model``, or when trained in mixed precision, distributed or with fused batch
+        normalisation, the same weights in a fresh float32 model of plain Keras layers
+        outside any strategy: what is tested and saved."""
+        from mnistkit import fused_norm
+
+        if self.precision == "float32" and self.engine is None and not fused_norm.is_copy(model):
             return model
         weights = _host_weights(model)
         release()

@@ -23,13 +23,19 @@ def escape_unprintable_output() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def load_backend_quietly() -> None:
-    """Import Keras and its backend and find the devices, without the C++ start-up chatter."""
+def load_backend_quietly(onednn: bool = True) -> None:
+    """Import Keras and its backend and find the devices, without the C++ start-up chatter.
+
+    ``onednn=False`` leaves oneDNN to TensorFlow's own default, as plain Keras code gets it
+    (benchmarks/speed.py runs the tutorials' code so).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TensorFlow turns oneDNN on by itself only on AVX-512 CPUs. Elsewhere (AVX2-only CPUs
-    # such as AMD Zen 3) its own kernels take over: 1.4x slower for the CNNs, and unable to
-    # run channels-first convolutions at all, which older models use.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 (VNNI, BF16) or AMX.
+    # Elsewhere (AVX2-only CPUs such as AMD Zen 2 and 3) its own kernels take over: 1.4x
+    # (Zen 3) to 2.8x (Zen 2, the deeper CNN) slower for the CNNs, and unable to run
+    # channels-first convolutions at all, which older models use.
+    if onednn:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     with _quiet_native_stderr():
         import keras
 

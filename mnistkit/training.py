@@ -87,6 +87,7 @@ def train_and_evaluate(build_model: Callable[[argparse.Namespace], object],
 
 def _train(build_model, config: argparse.Namespace, mnist: Mnist,
            placement: devices.Placement) -> dict:
+    from mnistkit import fused_norm
     from mnistkit.callbacks import EpochTimer, NanGuard, SaveCheckpoint, StopAtAccuracy
 
     alone = placement.processes == 1
@@ -98,11 +99,12 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
     with placement.scope():
         model = build_model(config)
         placement.adapt(model)
+        model = fused_norm.training_copy(model)  # back to plain layers in plain_model()
         x_train, y_train, validation = batches.split(model, mnist, config.validation_split)
         batch_size = config.batch_size * placement.local_replicas  # this process's share
         steps = config.epochs * math.ceil(len(x_train) / (config.batch_size * placement.replicas))
-        model.compile(optimizer=_optimizer(config, steps),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        y_train, validation, loss = _labels_and_loss(config, y_train, validation)
+        model.compile(optimizer=_optimizer(config, steps), loss=loss, metrics=["accuracy"],
                       steps_per_execution=_steps_per_execution(placement))
         state = _start_or_resume(model, config, checkpoint)
     x_train, y_train = devices.shard(placement, x_train, y_train)
@@ -158,6 +160,23 @@ def _start_or_resume(model, config: argparse.Namespace, checkpoint: Checkpoint) 
         print(f"no checkpoint at {checkpoint.variables_path}; starting afresh")
     return {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
             "settings": Checkpoint.settings(config)}
+
+
+def _labels_and_loss(config: argparse.Namespace, y_train, validation):
+    """The labels and the loss: digits as integers, or with --label-smoothing as one-hot rows,
+    which Keras' smoothed cross-entropy needs."""
+    smoothing = getattr(config, "label_smoothing", 0.0)
+    if not smoothing:
+        return y_train, validation, "sparse_categorical_crossentropy"
+    import keras
+
+    def one_hot(labels):
+        return keras.utils.to_categorical(labels, 10).astype("float32")
+
+    if validation is not None:
+        validation = (validation[0], one_hot(validation[1]))
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    return one_hot(y_train), validation, loss
 
 
 def _steps_per_execution(placement: devices.Placement) -> int:

@@ -37,3 +37,25 @@ def test_time_to_accuracy_benchmark_reports_each_seed(tmp_path):
     assert row["accuracy"] > 0.97 and row["train_seconds"] > 0
     assert 0 < row["gflops_per_second"] < report["peak_gflops"] * 1.5
     assert "| fast | 1 |" in out
+
+
+def test_modern_is_timed_against_the_recipe_of_record():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import time_to_accuracy
+
+    old = time_to_accuracy.record_recipe_model()  # the 30-epoch recipe's model, as it was
+    assert old.count_params() == 162_474
+    assert [type(layer).__name__ for layer in old.layers[:4]] == [
+        "RandomRotation", "RandomTranslation", "RandomZoom", "Conv2D"]
+    timings = [{"estimate": 1600.0, "flops_per_image": 77_634_048, "train_images": 60_000},
+               {"estimate": 1700.0, "flops_per_image": 77_634_048, "train_images": 60_000}]
+    rows = [{"preset": "modern", "seed": seed, "accuracy": 0.9962, "errors": 38,
+             "train_seconds": seconds, "epochs": 18, "gflops_per_second": 100.0,
+             "target": 0.9955, "met": True, "note": ""}
+            for seed, seconds in ((1, 800.0), (2, 850.0))]
+    (before,) = time_to_accuracy.record_rows(timings, rows)
+    assert before["train_seconds"] == 1650.0 and before["epochs"] == 30
+    assert [row["note"] for row in rows] == ["0.48 of the recipe of record",
+                                             "0.52 of the recipe of record"]
+    table = time_to_accuracy.markdown([*rows, before], peak=170.0)
+    assert "825.0 / 1650.0 s = 0.50 (mean), 0.52 (slowest seed)" in table

@@ -26,7 +26,7 @@ def test_help_states_every_default_and_loads_no_framework(script):
     for flag in ("--epochs", "--batch-size", "--optimizer", "--learning-rate",
                  "--validation-split", "--seed", "--output", "--data", "--quiet",
                  "--target-accuracy", "--device", "--precision", "--mixed-precision",
-                 "--distribute", "--cpu-devices"):
+                 "--distribute", "--cpu-devices", "--label-smoothing"):
         assert flag in result.stdout
     assert result.stdout.count("default") >= 9
     assert "LOADED False" in result.stdout
@@ -43,6 +43,7 @@ def test_help_states_every_default_and_loads_no_framework(script):
     (["--optimizer", "adagrad"], "--optimizer: invalid choice: 'adagrad'"),
     (["--arch", "resnet"], "--arch: invalid choice: 'resnet'"),
     (["--target-accuracy", "1.5"], "--target-accuracy: must be in (0, 1]"),
+    (["--label-smoothing", "1"], "--label-smoothing: must be in [0, 1), got 1"),
     (["--seed", "-1"], "--seed: must be at least 0, got -1"),
     (["--seed", str(2**32)], "--seed: must be at most 4,294,967,295"),
     (["--batch-size", str(10**20)], "--batch-size: must be at most 60,000"),

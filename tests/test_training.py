@@ -56,6 +56,23 @@ def test_augmenting_model_reloads_without_custom_code(small_mnist, tmp_path):
     assert record["arguments"]["schedule"] == "onecycle"
 
 
+def test_label_smoothing_trains_towards_softer_targets_and_saves_a_plain_model(small_mnist,
+                                                                              tmp_path):
+    record, path = train("train_mlp", small_mnist, tmp_path, "--epochs", "2",
+                         "--label-smoothing", "0.2")  # with the default validation split
+    assert record["arguments"]["label_smoothing"] == 0.2
+    assert record["test"]["accuracy"] > 0.8 and "val_accuracy" in record["history"]
+    sharp, sharp_path = train("train_mlp", small_mnist, tmp_path / "sharp", "--epochs", "2")
+    images = small_mnist.test_images[:200].reshape(-1, 784) / 255
+
+    def confidence(model_path):
+        return load_model_file(model_path).predict(images, verbose=0).max(axis=1).mean()
+
+    # trained towards 0.82 for the right digit rather than 1: less certain, higher test loss
+    assert confidence(path) < confidence(sharp_path) - 0.05
+    assert sharp["test"]["loss"] < record["test"]["loss"]
+
+
 def test_same_seed_gives_identical_weights(small_mnist, tmp_path):
     runs = [train("train_cnn", small_mnist, tmp_path / name, "--epochs", "1", "--seed", "7")
             for name in ("a", "b")]

@@ -1,0 +1,56 @@
+"""Fused batch normalisation trains like Keras' own, and what is saved is Keras' own."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistkit.fused_norm import FusedBatchNormalization, is_copy, training_copy
+from mnistkit.loading import load_model_file
+from mnistkit.training import train_and_evaluate
+from tests.conftest import training_config
+
+
+def test_training_step_matches_keras_batch_normalization():
+    x = tf.constant(np.random.default_rng(0).normal(2, 3, (16, 7, 7, 5)).astype(np.float32))
+    plain, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    for layer in (plain, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, 5))
+        layer.beta.assign(np.linspace(-1, 1, 5))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outputs = [layer(x, training=True) for layer in (plain, fused)]
+        losses = [tf.reduce_sum(y * tf.sin(y)) for y in outputs]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(plain, name), getattr(fused, name), rtol=1e-5)
+    grads = [tape.gradient(loss, [x, layer.gamma, layer.beta])
+             for loss, layer in zip(losses, (plain, fused), strict=True)]
+    for want, got in zip(*grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(want)))
+    np.testing.assert_allclose(plain(x), fused(x), rtol=1e-5, atol=1e-6)  # Keras' own code
+
+
+def test_copy_has_the_same_weights_and_models_without_batch_norm_are_left_alone():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.BatchNormalization(), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    copy = training_copy(model)
+    assert copy is not model and is_copy(copy) and not is_copy(model)
+    assert all(np.array_equal(a, b)
+               for a, b in zip(model.get_weights(), copy.get_weights(), strict=True))
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert training_copy(plain) is plain
+
+
+@pytest.mark.parametrize("arch", ["fast", "modern"])
+def test_trained_models_are_saved_with_keras_own_layers(small_mnist, tmp_path, arch):
+    module, config = training_config("train_cnn", "--arch", arch, "--epochs", "1", "--quiet",
+                                     "--no-plot", "--output", str(tmp_path / "m.h5"))
+    record = train_and_evaluate(module.build_model, config, small_mnist)
+    saved = load_model_file(tmp_path / "m.h5")  # safe mode: no custom classes
+    kinds = {type(layer).__name__ for layer in saved.layers}
+    assert "BatchNormalization" in kinds and "FusedBatchNormalization" not in kinds
+    assert saved.count_params() == record["params"]
