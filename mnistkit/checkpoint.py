@@ -22,6 +22,8 @@ from mnistkit.saving import dump_json, publish
 # Settings that must not change between a run and its resumption.
 _SAME_SETTINGS = ("run_name", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                   "validation_split", "seed", "precision", "distribute", "label_smoothing")
+# What a setting added later meant for checkpoints written before it existed.
+_SETTINGS_BEFORE_THEY_EXISTED = {"label_smoothing": 0.0}
 _STATE_TYPES = {"epoch": int, "history": dict, "epoch_seconds": list,
                 "train_seconds": (int, float), "settings": dict}
 
@@ -57,7 +59,8 @@ class Checkpoint:
         if not 0 < state["epoch"] <= config.epochs:
             raise self._unusable(f"epoch {state['epoch']} is not within 1..{config.epochs}")
         changed = ["--" + name.replace("_", "-") for name in _SAME_SETTINGS
-                   if state["settings"].get(name) != getattr(config, name, None)]
+                   if state["settings"].get(name, _SETTINGS_BEFORE_THEY_EXISTED.get(name))
+                   != getattr(config, name, None)]
         if changed:
             raise CheckpointError(
                 f"{self.state_path}: the checkpoint was made with other settings "

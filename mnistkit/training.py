@@ -104,7 +104,7 @@ def _train(build_model, config: argparse.Namespace, mnist: Mnist,
         batch_size = config.batch_size * placement.local_replicas  # this process's share
         steps = config.epochs * math.ceil(len(x_train) / (config.batch_size * placement.replicas))
         y_train, validation, loss = _labels_and_loss(config, y_train, validation)
-        model.compile(optimizer=_optimizer(config, steps), loss=loss, metrics=["accuracy"],
+        model.compile(optimizer=build_optimizer(config, steps), loss=loss, metrics=["accuracy"],
                       steps_per_execution=_steps_per_execution(placement))
         state = _start_or_resume(model, config, checkpoint)
     x_train, y_train = devices.shard(placement, x_train, y_train)
@@ -189,7 +189,9 @@ def _steps_per_execution(placement: devices.Placement) -> int:
     return STEPS_PER_EXECUTION
 
 
-def _optimizer(config: argparse.Namespace, total_steps: int):
+def build_optimizer(config: argparse.Namespace, total_steps: int):
+    """The optimizer ``config`` names (``optimizer``, ``learning_rate``, ``schedule``), its
+    schedule spread over ``total_steps``."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,

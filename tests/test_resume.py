@@ -1,5 +1,6 @@
 """A resumed run is the run that was started: killed anywhere, its final weights are identical."""
 
+import argparse
 import json
 import signal
 import subprocess
@@ -105,3 +106,20 @@ def test_resume_with_a_damaged_record_is_refused_in_one_line(tmp_path, small_npz
         assert result.stderr.strip().splitlines()[-1].startswith("error: ")
         assert "cannot resume from it" in result.stderr and "Traceback" not in result.stderr
         assert not output.exists()
+
+
+def test_checkpoint_from_before_label_smoothing_resumes_only_without_it(tmp_path):
+    from mnistkit.checkpoint import Checkpoint, CheckpointError
+    from mnistkit.cli import TRAINING_DEFAULTS
+
+    config = argparse.Namespace(**TRAINING_DEFAULTS, run_name="cnn_deeper", seed=1,
+                                distribute=False, output=str(tmp_path / "deeper.h5"))
+    checkpoint = Checkpoint(config.output)
+    older = {**Checkpoint.settings(config)}
+    del older["label_smoothing"]  # written before the setting existed: no smoothing
+    checkpoint.state_path.write_text(json.dumps(
+        {"epoch": 1, "history": {}, "epoch_seconds": [1.0], "train_seconds": 1.0,
+         "settings": older}))
+    assert checkpoint.load_state(config)["epoch"] == 1
+    with pytest.raises(CheckpointError, match="--label-smoothing"):
+        checkpoint.load_state(argparse.Namespace(**{**vars(config), "label_smoothing": 0.1}))
