@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag
-
-MODELS_DIR = Path("models")
+from mnistkit.files.records import MODELS_DIR, model_files
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,8 +52,6 @@ def model_paths(given: list[Path]) -> list[Path]:
             raise FileNotFoundError(f"--model {path}: no such file")
     if given:
         return given
-    from mnistkit.saving import model_files
-
     found = model_files(MODELS_DIR) if MODELS_DIR.is_dir() else []
     if not found:
         raise FileNotFoundError(f"no model files in {MODELS_DIR}/; train one "
@@ -73,29 +70,47 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    from mnistkit.data import mnist_for_pixels
-    from mnistkit.isolation import ModelHost
-    from mnistkit.server import DrawServer
-    from mnistkit.serving import accuracy_of, ranked
+    host, reader = start_models(paths, args)
+    try:
+        if all(model.error for model in host.models):
+            print("error: no model could be loaded", file=sys.stderr)
+            return 2
+        return serve(host, reader, args)
+    finally:
+        host.close()
+        reader.close()
+
+
+def start_models(paths: list[Path], args: argparse.Namespace):
+    """The models, each loaded in a worker process of its own (one that crashes or hangs
+    costs only its answer), and the worker that decodes pictures; a line per model."""
+    from mnistkit.files.records import test_accuracy
+    from mnistkit.page.answers import ranked
+    from mnistkit.prepare.pixels import mnist_for_pixels
+    from mnistkit.score.reading import PictureReader
+    from mnistkit.score.workers import ModelHost
 
     mnist, pixels = mnist_for_pixels(args.pixels, args.data)
     print(f"loading {len(paths)} model{'s' * (len(paths) != 1)} ...", flush=True)
-    # Each model runs in a worker process: one that crashes or hangs costs only its answer.
     host = ModelHost(paths, trust_code=args.trust_code, pixels=pixels, mnist=mnist)
     host.start()
     for model in ranked(host.models):
-        accuracy = accuracy_of(model)
-        accuracy = f"{accuracy:.2%} on the test set" if accuracy else "no JSON record"
+        accuracy = test_accuracy(model.record)
+        accuracy = (f"{accuracy:.2%} on the test set" if accuracy is not None
+                    else f"record unreadable ({model.record_error})" if model.record_error
+                    else "no JSON record")
         print(f"  {model.path}: " + (f"error: {model.error}" if model.error
                                      else f"{accuracy}, pixels {model.input_scale}"))
-    if all(model.error for model in host.models):
-        print("error: no model could be loaded", file=sys.stderr)
-        host.close()
-        return 2
+    return host, PictureReader()
+
+
+def serve(host, reader, args: argparse.Namespace) -> int:
+    """Serve the page until Ctrl-C."""
+    from mnistkit.page.server import DrawServer
+
     try:
-        server = DrawServer((args.host, args.port), host)
+        server = DrawServer((args.host, args.port), host, reader)
     except OSError as error:
-        host.close()
         print(f"error: --host {args.host} --port {args.port}: {error.strerror or error}",
               file=sys.stderr)
         return 2
@@ -106,9 +121,7 @@ def main(argv=None) -> int:
         print("stopped")
     finally:
         server.server_close()
-        host.close()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag, positive_float_at_most
-
-MODELS_DIR = Path("models")
+from mnistkit.files.records import MODELS_DIR, find_models
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,24 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_models(paths: list[Path]) -> list[Path]:
-    """The files named, with each folder replaced by the model files in it."""
-    from mnistkit.saving import model_files
-
-    if not paths:
-        return model_files(MODELS_DIR) if MODELS_DIR.is_dir() else []
-    found = []
-    for path in paths:
-        found.extend(model_files(path) if path.is_dir() else [path])
-    return found
-
-
 def main(argv=None) -> int:
     from mnistkit.runtime import escape_unprintable_output
 
     escape_unprintable_output()
     args = parse_args(argv)
-    from mnistkit.saving import OutputError, check_targets
+    from mnistkit.files.saving import OutputError, check_targets
 
     try:  # outputs are checked first: no minutes of scoring lost to a bad path
         check_targets([args.json] if args.json else [])
@@ -88,9 +75,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
 
-    from mnistkit.comparison import ensemble_row, evaluate_files, markdown_table
-    from mnistkit.data import DataError, load_mnist
-    from mnistkit.saving import write_json
+    from mnistkit.files.data import DataError, load_mnist
+    from mnistkit.files.saving import write_json
+    from mnistkit.report.table import ensemble_row, evaluate_files, markdown_table
 
     try:
         mnist = load_mnist(args.data)
@@ -118,7 +105,7 @@ def main(argv=None) -> int:
                         "models": [row.as_dict() for row in rows]}, args.json)
             print(f"wrote {args.json}")
         if args.report and evaluated:
-            from mnistkit.report import write_report
+            from mnistkit.report.document import write_report
 
             written = write_report(rows, probabilities, mnist, args.report, about["device"])
             print(f"wrote {written}")

@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag
-
-MODELS_DIR = Path("models")
+from mnistkit.files.records import MODELS_DIR
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,101 +47,126 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def best_model(folder: Path) -> Path:
-    """The model in ``folder`` whose JSON record has the highest test accuracy."""
-    from mnistkit.comparison import read_record
-    from mnistkit.saving import model_files
-
-    scored = [(record["test"]["accuracy"], path)
-              for path in (model_files(folder) if folder.is_dir() else [])
-              if (record := read_record(path)) and isinstance(record.get("test"), dict)]
-    if not scored:
-        raise FileNotFoundError(f"no trained models with records in {folder}/; train one "
-                                "(python train_cnn.py) or pass --model")
-    return max(scored)[1]
-
-
 def main(argv=None) -> int:
     from mnistkit.runtime import escape_unprintable_output
 
     escape_unprintable_output()
     args = parse_args(argv)
-    from mnistkit.data import DataError, load_mnist, mnist_for_pixels
-    from mnistkit.images import ImageError, read_picture, split_digits
-    from mnistkit.isolation import ModelHost
-    from mnistkit.loading import ModelError
+    from mnistkit.files.data import DataError
+    from mnistkit.read.loading import ModelError
 
-    host = None
     try:
-        model_path = args.model or best_model(MODELS_DIR)
-        mnist = load_mnist(args.data) if args.test_index else None
-        mnist, args.pixels = mnist_for_pixels(args.pixels, args.data, mnist)
-        # The model file is opened in a worker process: a damaged one cannot crash this one.
-        host = ModelHost([model_path], trust_code=args.trust_code, pixels=args.pixels,
-                         mnist=mnist)
-        host.start()
-        if host.models[0].error:
-            raise ModelError(host.models[0].error)
-        scale = host.models[0].input_scale
+        model_path, host, mnist = load_model(args)
     except (FileNotFoundError, ModelError, DataError) as error:
-        where = f"{model_path}: " if isinstance(error, ModelError) else ""
-        print(f"error: {where}{error}", file=sys.stderr)
-        if host:
-            host.close()
+        print(f"error: {error}", file=sys.stderr)
         return 2
-
-    inputs, results, failed = [], [], 0
-    for path in args.images:
-        try:
-            # A picture of a number gives each of its digits, left to right.
-            inputs.append((str(path), split_digits(read_picture(path)),
-                           None))
-        except ImageError as error:
-            message = str(error) if str(path) in str(error) else f"{path}: {error}"
-            print(f"error: {message}", file=sys.stderr)
-            failed += 1
-    for index in args.test_index:
-        if not 0 <= index < len(mnist.test_labels):
-            print(f"error: --test-index {index}: the test set has images 0 to "
-                  f"{len(mnist.test_labels) - 1}", file=sys.stderr)
-            failed += 1
-            continue
-        inputs.append((f"test image {index}", [mnist.test_images[index] / 255],
-                       int(mnist.test_labels[index])))
-
-    probabilities = []
     try:
-        if inputs:
-            import numpy as np
-
-            batch = np.stack([digit for _, digits, _ in inputs for digit in digits])
-            # Back to 8-bit pixels, as MNIST stores them, so that scaling and layout for the
-            # model happen in one place (mnistkit.inputs.prepare_images, in the worker).
-            probabilities = host.predict(str(model_path), np.round(batch * 255).astype(np.uint8))
+        inputs, failed = gather_inputs(args, mnist)
+        probabilities = read_inputs(host, str(model_path), inputs)
     except ModelError as error:
         print(f"error: {model_path}: {error}", file=sys.stderr)
         return 2
     finally:
         host.close()
-    start = 0
-    for name, digits, label in inputs:
-        # The single-digit fields describe the first digit; "reading" and "digits" all.
-        picture, probs, start = digits[0], probabilities[start], start + len(digits)
-        results.append({**describe(name, probs, label),
-                        **read_number(probabilities[start - len(digits):start]),
-                        "input_scale": scale})
-        if args.show:
-            try:
-                results[-1]["shown"] = show(name, picture, probs, args.show_prefix)
-            except OSError as error:
-                print(f"error: --show: {error}", file=sys.stderr)
-                failed += 1
+    scale = host.models[0].input_scale
+    results, failed_shows = describe_all(inputs, probabilities, scale, args)
+    failed += failed_shows
     print(json.dumps(results, indent=2) if args.json else
           "\n".join(as_text(result) for result in results)
           + f"\n(model: {model_path}, pixels {scale})")
     if failed:
         return 2 if not results else 1
     return 0
+
+
+def load_model(args: argparse.Namespace):
+    """The model file (by default the most accurate in models/), loaded in a worker process
+    (a damaged file cannot crash this one), and MNIST when --test-index or --pixels auto
+    needs it."""
+    from mnistkit.files.data import load_mnist
+    from mnistkit.files.records import best_model
+    from mnistkit.prepare.pixels import mnist_for_pixels
+    from mnistkit.read.loading import ModelError
+    from mnistkit.score.workers import ModelHost
+
+    model_path = args.model or best_model()
+    mnist = load_mnist(args.data) if args.test_index else None
+    mnist, pixels = mnist_for_pixels(args.pixels, args.data, mnist)
+    host = ModelHost([model_path], trust_code=args.trust_code, pixels=pixels, mnist=mnist)
+    host.start()
+    if host.models[0].error:
+        host.close()
+        raise ModelError(f"{model_path}: {host.models[0].error}")
+    return model_path, host, mnist
+
+
+def gather_inputs(args: argparse.Namespace, mnist) -> tuple[list[tuple], int]:
+    """(name, uint8 digits (n, 28, 28), true label or None) for each picture and test image,
+    and how many could not be read (each said in one line). Pictures are decoded in a worker
+    process with a time and memory limit (mnistkit.score.reading)."""
+    from mnistkit.prepare.pictures import ImageError
+    from mnistkit.score.reading import PictureReader, read_file
+
+    inputs, failed = [], 0
+    reader = PictureReader() if args.images else None
+    try:
+        for path in args.images:
+            try:
+                # A picture of a number gives each of its digits, left to right.
+                inputs.append((str(path), reader.digits(read_file(path), str(path)), None))
+            except ImageError as error:
+                print(f"error: {error}", file=sys.stderr)
+                failed += 1
+    finally:
+        if reader:
+            reader.close()
+    for index in args.test_index:
+        if not 0 <= index < len(mnist.test_labels):
+            print(f"error: --test-index {index}: the test set has images 0 to "
+                  f"{len(mnist.test_labels) - 1}", file=sys.stderr)
+            failed += 1
+            continue
+        inputs.append((f"test image {index}", mnist.test_images[index:index + 1],
+                       int(mnist.test_labels[index])))
+    return inputs, failed
+
+
+def read_inputs(host, model_path: str, inputs: list[tuple]) -> list:
+    """The model's probabilities for each input's digits; ModelError if its worker fails."""
+    from mnistkit.score.reading import read_digits
+
+    if not inputs:
+        return []
+    import numpy as np
+
+    digits = np.concatenate([images for _, images, _ in inputs])
+    (answer,) = read_digits(host, digits, [model_path])
+    if answer.error:
+        from mnistkit.read.loading import ModelError
+
+        raise ModelError(answer.error)
+    probabilities, start = [], 0
+    for _, images, _ in inputs:
+        probabilities.append(answer.probabilities[start:start + len(images)])
+        start += len(images)
+    return probabilities
+
+
+def describe_all(inputs: list[tuple], probabilities: list, scale: str,
+                 args: argparse.Namespace) -> tuple[list[dict], int]:
+    """A result per input (the single-digit fields describe its first digit; "reading" and
+    "digits" all), with --show's picture; and how many pictures could not be written."""
+    results, failed = [], 0
+    for (name, images, label), probs in zip(inputs, probabilities, strict=True):
+        results.append({**describe(name, probs[0], label), **read_number(probs),
+                        "input_scale": scale})
+        if args.show:
+            try:
+                results[-1]["shown"] = show(name, images[0], probs[0], args.show_prefix)
+            except OSError as error:
+                print(f"error: --show: {error}", file=sys.stderr)
+                failed += 1
+    return results, failed
 
 
 def describe(name: str, probabilities, label: int | None) -> dict:
@@ -173,8 +197,8 @@ def as_text(result: dict) -> str:
 
 
 def show(name: str, picture, probabilities, prefix: str) -> str:
-    from mnistkit import plots
-    from mnistkit.saving import publish
+    from mnistkit.files.saving import publish
+    from mnistkit.report import plots
 
     stem = Path(name).stem.replace(" ", "_")
     path = Path(f"{prefix}{stem}.png")

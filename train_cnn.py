@@ -25,10 +25,10 @@ trains in well under a minute on a laptop CPU and is the most accurate per param
 
 import sys
 
-from mnistkit.cli import training_parser
-from mnistkit.training import run_script
+from mnistkit.train.flags import training_parser
+from mnistkit.train.training import run_script
 
-# Settings that differ from the tutorials' defaults (mnistkit.cli.TRAINING_DEFAULTS): the
+# Settings that differ from the tutorials' defaults (mnistkit.train.config.TRAINING_DEFAULTS): the
 # blog's, for its CNN, which it trained on all 60,000 images. The course demo's two CNNs
 # compute in bfloat16 where the CPU has instructions for it (--precision auto): an epoch
 # 1.1-1.5x quicker for the same test accuracy, to 0.0001. The others stay in float32: the

@@ -10,8 +10,8 @@ few seconds on a laptop CPU. The blog's version, plain SGD for 50 epochs on all 
 
 import sys
 
-from mnistkit.cli import training_parser
-from mnistkit.training import run_script
+from mnistkit.train.flags import training_parser
+from mnistkit.train.training import run_script
 
 
 def build_model(config):

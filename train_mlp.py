@@ -9,8 +9,8 @@ about 97.8% test accuracy (the demo: 97.66%).
 
 import sys
 
-from mnistkit.cli import training_parser
-from mnistkit.training import run_script
+from mnistkit.train.flags import training_parser
+from mnistkit.train.training import run_script
 
 
 def build_model(config):

@@ -45,7 +45,7 @@ def script_flops_per_image(command: list[str]) -> int:
     (e.g. ``["train_cnn.py", "--arch", "fast"]``), from the script's own definition."""
     import importlib
 
-    from mnistkit.cli import parse_training_args
+    from mnistkit.train.flags import parse_training_args
 
     module = importlib.import_module(Path(command[0]).stem)
     config = parse_training_args(module.make_parser(), command[1:])

@@ -35,8 +35,8 @@ def pad_pictures(count: int, data: str | None) -> list[bytes]:
     """PNGs of traced MNIST test digits, white on black, as the page's pad sends them."""
     from PIL import Image
 
-    from mnistkit.data import load_mnist
-    from tests.strokes import render, trace
+    from mnistkit.files.data import load_mnist
+    from testkit.strokes import render, trace
 
     mnist = load_mnist(data)
     pictures = []

@@ -98,8 +98,8 @@ def run_reference(name: str, epochs: int, data: str | None, output: str,
     import keras
     from arithmetic import training_flops_per_image
 
-    from mnistkit.callbacks import EpochTimer
-    from mnistkit.data import load_mnist
+    from mnistkit.files.data import load_mnist
+    from mnistkit.train.callbacks import EpochTimer
 
     _, settings, _ = MODELS[name]
     mnist = load_mnist(data)

@@ -71,17 +71,20 @@ def time_record_recipe(data: str | None, output: Path) -> None:
     pipeline, steps per call and schedule over 30 epochs); writes their seconds as JSON."""
     from arithmetic import training_flops_per_image
 
-    from mnistkit import batches, runtime
-    from mnistkit.callbacks import EpochTimer
-    from mnistkit.data import load_mnist
-    from mnistkit.training import STEPS_PER_EXECUTION, build_optimizer
+    from mnistkit import runtime
+    from mnistkit.files.data import load_mnist
+    from mnistkit.prepare import batches
+    from mnistkit.train.callbacks import EpochTimer
+    from mnistkit.train.config import TrainingConfig
+    from mnistkit.train.training import STEPS_PER_EXECUTION, build_optimizer
 
     runtime.load_backend_quietly()
     runtime.seed_everything(DEFAULT_SEED)
     mnist = load_mnist(data)
     model = record_recipe_model()
     x_train, y_train, _ = batches.split(model, mnist, 0.0)
-    recipe = argparse.Namespace(optimizer="adamw", learning_rate=0.003, schedule="onecycle")
+    recipe = TrainingConfig(name="cnn", output="", optimizer="adamw", learning_rate=0.003,
+                            schedule="onecycle")
     steps = RECORD_EPOCHS * -(-len(x_train) // 128)
     model.compile(optimizer=build_optimizer(recipe, steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],

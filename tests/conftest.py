@@ -25,7 +25,7 @@ if os.environ.get("MNIST_DATA"):  # tests run scripts from other folders too
 
 @pytest.fixture(scope="session")
 def mnist():
-    from mnistkit.data import DataError, load_mnist
+    from mnistkit.files.data import DataError, load_mnist
 
     try:
         return load_mnist()
@@ -78,7 +78,7 @@ def load_script(name: str):
 
 def training_config(script: str, *argv: str):
     """A training script as a module, and the config it would parse from ``argv``."""
-    from mnistkit.cli import parse_training_args
+    from mnistkit.train.flags import parse_training_args
 
     module = load_script(script)
     return module, parse_training_args(module.make_parser(), list(argv))

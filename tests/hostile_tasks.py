@@ -1,5 +1,5 @@
 """A worker task handler whose files crash, hang or exhaust memory on demand, to test that
-mnistkit.isolation keeps every such failure inside its worker (tests/test_isolation.py)."""
+mnistkit.read.isolation keeps every such failure inside its worker (tests/test_isolation.py)."""
 
 import ctypes
 import os
@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from mnistkit.evaluation import Row
-from mnistkit.worker_tasks import Handler
+from mnistkit.score.evaluation import Row
+from mnistkit.score.workers import Handler
 
 
 class HostileHandler(Handler):

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnistkit.data import DataError, load_mnist
-from mnistkit.inputs import layout_for, prepare_images
+from mnistkit.files.data import DataError, load_mnist
+from mnistkit.prepare.inputs import layout_for, prepare_images
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # each example rewrites the same files
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

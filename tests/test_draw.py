@@ -1,7 +1,7 @@
 """draw.py in a real browser: digits drawn on the pad with pointer moves, read by the models.
 
 Headless Chromium (Debian's package, /usr/bin/chromium; .ci/run installs it) driven by
-Playwright. The digits are MNIST test digits traced as pen strokes (tests/strokes.py).
+Playwright. The digits are MNIST test digits traced as pen strokes (testkit/strokes.py).
 The same code makes the README's screenshot:
 
     python -m tests.test_draw --screenshot docs/images/draw.png --model models/cnn.h5 ...
@@ -18,12 +18,11 @@ import threading
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from testkit.strokes import mnist_strokes, render
 from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, training_config
-from tests.strokes import mnist_strokes, render
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -88,7 +87,7 @@ def screenshot(page, strokes_of_digits, path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, mnist, small_mnist):
     """The deeper CNN, one epoch on all of MNIST, and a logistic regression on a slice."""
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     folder = tmp_path_factory.mktemp("draw") / "models"
     for script, extra, data, name in [
@@ -103,15 +102,19 @@ def models(tmp_path_factory, mnist, small_mnist):
 
 @pytest.fixture(scope="module")
 def server(models):
-    from mnistkit.isolation import ModelHost
-    from mnistkit.server import serve_in_thread
+    from mnistkit.page.server import serve_in_thread
+    from mnistkit.score.reading import PictureReader
+    from mnistkit.score.workers import ModelHost
 
     host = ModelHost(sorted(models.glob("*.h5")), pixels="0-1")
     host.start()
-    running = serve_in_thread(host)
+    reader = PictureReader()
+    running = serve_in_thread(host, reader)
     yield running
     running.shutdown()
     running.server_close()
+    host.close()
+    reader.close()
 
 
 @pytest.fixture(scope="module")
@@ -325,30 +328,43 @@ def test_sixteen_concurrent_clients_get_their_own_answers(server, traced):
     expected = [request(server, "POST", "/api/predict", body)[1]["models"] for body in bodies]
     failures, lock = [], threading.Lock()
 
+    answered = []
+
     def client(number: int) -> None:
-        for index in range(number, number + 10):
-            status, answer = request(server, "POST", "/api/predict", bodies[index % 20])
-            if status != 200 or [m["reading"] for m in answer["models"]] != [
-                    m["reading"] for m in expected[index % 20]]:
+        try:
+            for index in range(number, number + 10):
+                status, answer = request(server, "POST", "/api/predict", bodies[index % 20])
+                if status != 200 or [m["reading"] for m in answer["models"]] != [
+                        m["reading"] for m in expected[index % 20]]:
+                    with lock:
+                        failures.append((index, status))
                 with lock:
-                    failures.append((index, status))
+                    answered.append(index)
+        except Exception as error:  # noqa: BLE001 - a client that dies is a failure too
+            with lock:
+                failures.append((number, repr(error)))
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(answered) == 160  # every request of every client came back
     assert failures == []
 
 
 def test_a_model_file_that_cannot_load_is_reported_and_the_others_read(models, tmp_path):
-    from mnistkit.isolation import ModelHost
-    from mnistkit.serving import answer
+    from mnistkit.page.answers import answer
+    from mnistkit.score.workers import ModelHost
 
     (tmp_path / "broken.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    from mnistkit.score.reading import PictureReader
+
     host = ModelHost([tmp_path / "broken.h5", models / "cnn.h5"], pixels="0-1")
     host.start()
-    result = answer(host, np.asarray(render([[(14, 5), (14, 23)]], 200, 12), np.float32) / 255)
+    reader = PictureReader()
+    result = answer(host, reader, png_bytes(render([[(14, 5), (14, 23)]], 200, 12)))
+    reader.close()
     assert result["models"][0]["file"].endswith("cnn.h5")
     assert result["models"][0]["reading"] == "1"
     assert result["models"][1]["file"].endswith("broken.h5") and result["models"][1]["error"]
@@ -393,9 +409,9 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     from mnistkit import runtime
-    from mnistkit.data import load_mnist
-    from mnistkit.isolation import ModelHost
-    from mnistkit.server import serve_in_thread
+    from mnistkit.files.data import load_mnist
+    from mnistkit.page.server import serve_in_thread
+    from mnistkit.score.workers import ModelHost
 
     parser = argparse.ArgumentParser(description="Write the README's picture of draw.py.")
     parser.add_argument("--screenshot", type=Path, default=ROOT / "docs/images/draw.png")
@@ -405,9 +421,11 @@ def main(argv=None) -> int:
     runtime.load_backend_quietly()
     mnist = load_mnist()
     strokes = dict(mnist_strokes(mnist.test_images, mnist.test_labels))
+    from mnistkit.score.reading import PictureReader
+
     host = ModelHost(args.model, pixels="0-1")
     host.start()
-    running = serve_in_thread(host)
+    running = serve_in_thread(host, PictureReader())
     with sync_playwright() as playwright:
         browser = open_browser(playwright)
         page = open_page(browser, running.url)

@@ -16,7 +16,7 @@ def model_dir(tmp_path_factory, small_mnist):
     import keras
     from keras import layers
 
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     folder = tmp_path_factory.mktemp("models")
     for script, argv, name in (("train_logreg", [], "logreg"),
@@ -144,7 +144,7 @@ def test_stored_code_is_never_run(tmp_path, small_mnist):
 
 
 def test_probabilities_and_logits_score_alike():
-    from mnistkit.evaluation import as_probabilities
+    from mnistkit.score.evaluation import as_probabilities
 
     logits = np.array([[2.0, -1.0, 0.5] + [0.0] * 7])
     probabilities = as_probabilities(logits)

@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from mnistkit.evaluation import evaluate_model
-from mnistkit.loading import load_model_file
+from mnistkit.read.loading import load_model_file
+from mnistkit.score.evaluation import evaluate_model
 from tests.conftest import ROOT, training_config, wait_for_epoch
 
 
@@ -22,7 +22,7 @@ def run(script, *argv, cwd=ROOT, timeout=300):
 @pytest.fixture(scope="module")
 def keras_run(tmp_path_factory, small_mnist):
     """A model trained with --output models/logreg.keras, in a folder of its own."""
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     folder = tmp_path_factory.mktemp("native")
     module, config = training_config("train_logreg", "--epochs", "2", "--quiet", "--output",
@@ -79,7 +79,7 @@ def test_damaged_keras_files_fail_their_rows_only(keras_run, tmp_path):
 
 def scalars(folder):
     """{tag: {step: [values]}} read back from the event files under ``folder``."""
-    from mnistkit.tensorboard_logs import read_scalars
+    from mnistkit.train.tensorboard_logs import read_scalars
 
     found = {}
     for step, tag, value in read_scalars(folder):
@@ -130,7 +130,7 @@ def test_resumed_run_continues_the_same_curves(tmp_path, medium_npz):
 def test_tensorboard_without_the_package_is_refused_in_one_line(monkeypatch, capsys):
     import importlib.util
 
-    from mnistkit.cli import parse_training_args
+    from mnistkit.train.flags import parse_training_args
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnistkit.fused_norm import FusedBatchNormalization, is_copy, training_copy
-from mnistkit.loading import load_model_file
-from mnistkit.training import train_and_evaluate
+from mnistkit.read.loading import load_model_file
+from mnistkit.train.fused_norm import FusedBatchNormalization, is_copy, training_copy
+from mnistkit.train.training import train_and_evaluate
 from tests.conftest import training_config
 
 

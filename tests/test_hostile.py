@@ -1,19 +1,12 @@
-"""The fast part of benchmarks/hostile_sweep.py (issue 13): a few hostile inputs of each kind,
-run through the real scripts. Each must end in one line naming the file or flag and a
+"""The fast part of benchmarks/hostile_sweep.py (testkit/hostile.py): a few hostile inputs
+of each kind, run through the real scripts. Each must end in one line naming the file or flag and a
 non-zero exit, never a crash, hang or traceback, with the good files' results all there and
 nothing that was on disk replaced."""
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from testkit import hostile as sweep
 
-spec = importlib.util.spec_from_file_location("hostile_sweep",
-                                              ROOT / "benchmarks" / "hostile_sweep.py")
-sweep = sys.modules["hostile_sweep"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sweep)
 ACCEPTED = ("refused", "evaluated", "contained")
 
 

@@ -1,5 +1,5 @@
 """Nothing a model file does takes the run down: crashes, hangs and runaway memory stay in
-the worker process that read the file (mnistkit.isolation)."""
+the worker process that read the file (mnistkit.read.isolation)."""
 
 import subprocess
 import sys
@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from mnistkit.isolation import ModelHost, score_files
+from mnistkit.score.workers import ModelHost, score_files
 from tests.conftest import ROOT
+from tests.hostile_tasks import HostileHandler
 
-HOSTILE = {"tasks": "tests.hostile_tasks:HostileHandler"}
+HOSTILE = {"handler": HostileHandler}
 FILES = ["good_1.h5", "segfault.h5", "good_2.h5", "abort.h5", "hang.h5", "greedy.h5",
          "good_3.h5"]
 
@@ -40,12 +41,24 @@ def test_host_keeps_serving_the_other_models(small_mnist):
         assert errors["good.h5"] is None
         assert errors["hang.h5"].startswith("no answer in 5 s")
         images = np.zeros((2, 28, 28), np.uint8)
-        threads = [threading.Thread(target=host.predict, args=("good.h5", images))
-                   for _ in range(8)]  # concurrent requests share a worker safely
+        answers, lock = [], threading.Lock()
+
+        def ask() -> None:
+            try:
+                answer = host.predict("good.h5", images)
+            except Exception as error:  # noqa: BLE001 - kept, to fail the test below
+                answer = error
+            with lock:
+                answers.append(answer)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]  # they share a worker
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        assert len(answers) == 8
+        assert all(isinstance(answer, np.ndarray) and answer.shape == (2, 10)
+                   and np.allclose(answer, 0.1) for answer in answers), answers
         assert host.predict("good.h5", images).shape == (2, 10)
     finally:
         host.close()
@@ -53,7 +66,7 @@ def test_host_keeps_serving_the_other_models(small_mnist):
 
 def test_a_model_that_kills_its_worker_is_reported_and_the_others_answer(small_mnist):
     """A file whose model crashes when predicting, not when loading."""
-    from mnistkit.loading import ModelError
+    from mnistkit.read.loading import ModelError
 
     host = ModelHost(["good.h5", "crash_on_predict.h5"], mnist=small_mnist, timeout=5,
                      **HOSTILE)

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from mnistkit import legacy
+from mnistkit.read import legacy
 from tests.conftest import ROOT
 
 REAL_MODELS = Path(__file__).resolve().parents[2] / "shared" / "real-models"
@@ -166,7 +166,7 @@ def as_tensorflow_op_layers(config: dict) -> dict:
                                          ("tf2.12_functional_cast_div.h5",
                                           as_tensorflow_op_layers)])
 def test_older_config_forms_load_and_score_the_same(tmp_path, mnist, made, change):
-    from mnistkit.evaluation import score_file
+    from mnistkit.score.evaluation import score_file
 
     entry = next(e for e in OWN_MANIFEST if e["file"] == made)
     old = rewrite(OWN_MODELS / made, tmp_path / f"old_{made}", change)
@@ -255,7 +255,7 @@ def test_lambda_layers_are_found_anywhere_and_keras_1_is_refused():
 
 
 def test_reason_names_the_cause_not_the_config():
-    from mnistkit.loading import reason
+    from mnistkit.read.loading import reason
 
     error = TypeError("Error when deserializing class 'Dense' using config={'name': 'dense', "
                       "'units': 10, 'kernel_initializer': {'class_name': 'GlorotUniform'}}.\n\n"
@@ -269,7 +269,7 @@ def test_reason_names_the_cause_not_the_config():
 def test_theano_kernels_are_flipped_back(tmp_path, mnist):
     """Keras 2 files saved under Theano hold convolution kernels flipped (Theano's
     convolution flips them): a TensorFlow file rewritten that way must score the same."""
-    from mnistkit.evaluation import score_file
+    from mnistkit.score.evaluation import score_file
 
     entry = next(e for e in OWN_MANIFEST if e["file"].endswith("lenet_32x32.h5"))
     theano = tmp_path / "theano.h5"

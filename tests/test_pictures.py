@@ -55,7 +55,7 @@ def phone_photo(digit, seed=0):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist):
     """A deeper CNN trained for one epoch on all of MNIST (about 98.6%), in models/."""
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     folder = tmp_path_factory.mktemp("run")
     module, config = training_config(
@@ -77,7 +77,7 @@ def test_training_writes_curves_beside_the_model(trained):
 
 
 def test_no_plot_writes_no_picture(tmp_path, small_mnist):
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     module, config = training_config("train_logreg", "--epochs", "1", "--quiet", "--no-plot",
                                      "--output", str(tmp_path / "m.h5"))
@@ -88,7 +88,7 @@ def test_no_plot_writes_no_picture(tmp_path, small_mnist):
 # --- evaluate.py --report ----------------------------------------------------------------
 
 def test_report_pictures_and_numbers_agree(trained, tmp_path, small_mnist):
-    from mnistkit.training import train_and_evaluate
+    from mnistkit.train.training import train_and_evaluate
 
     module, config = training_config("train_logreg", "--epochs", "1", "--quiet",
                                      "--output", str(trained / "models" / "logreg.h5"))
@@ -158,7 +158,7 @@ def realistic_pictures(folder, mnist, per_digit=4):
     """Pictures like those people try their recognisers on: MNIST test digits retraced as
     1-pixel Paint-style lines on large canvases, as tiny 28x28 drawings and with a thick pen,
     serif 1s, digits of several fonts, and phone photos. Returns (path, digit) pairs."""
-    from tests.strokes import mnist_strokes, render
+    from testkit.strokes import mnist_strokes, render
 
     cases = []
 
@@ -259,7 +259,7 @@ def test_predict_reads_a_photo_of_a_number_left_to_right(trained, tmp_path):
 
 
 def test_split_digits_keeps_pieces_of_one_digit_together():
-    from mnistkit.images import split_digits
+    from mnistkit.prepare.pictures import split_digits
 
     def gray(image):
         return np.asarray(image.convert("L"), np.float32) / 255
@@ -279,7 +279,7 @@ def test_split_digits_keeps_pieces_of_one_digit_together():
 def test_thin_lines_on_a_large_canvas_stay_whole():
     """A 1-pixel line drawn in Paint on a large canvas: shrunk by averaging it breaks into
     faint dots; prepared, it is one bright stroke of MNIST's width."""
-    from mnistkit.images import prepare_digit
+    from mnistkit.prepare.pictures import prepare_digit
 
     canvas = Image.new("L", (900, 900), 255)
     ImageDraw.Draw(canvas).ellipse([300, 150, 600, 750], outline=0, width=1)  # a 0
@@ -317,7 +317,7 @@ def test_predict_without_models_says_what_to_do(tmp_path):
 
 
 def test_prepared_digit_looks_like_mnist():
-    from mnistkit.images import prepare_digit
+    from mnistkit.prepare.pictures import prepare_digit
 
     for picture in (draw_digit(7), draw_digit(7, dark_on_light=False, size=500, font_size=90),
                     phone_photo(7)):

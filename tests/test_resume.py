@@ -1,6 +1,5 @@
 """A resumed run is the run that was started: killed anywhere, its final weights are identical."""
 
-import argparse
 import json
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mnistkit.loading import load_model_file
+from mnistkit.read.loading import load_model_file
 from tests.conftest import ROOT, wait_for_epoch
 
 EPOCHS = 3
@@ -109,11 +108,10 @@ def test_resume_with_a_damaged_record_is_refused_in_one_line(tmp_path, small_npz
 
 
 def test_checkpoint_from_before_label_smoothing_resumes_only_without_it(tmp_path):
-    from mnistkit.checkpoint import Checkpoint, CheckpointError
-    from mnistkit.cli import TRAINING_DEFAULTS
+    from mnistkit.train.checkpoint import Checkpoint, CheckpointError
+    from mnistkit.train.config import TrainingConfig
 
-    config = argparse.Namespace(**TRAINING_DEFAULTS, run_name="cnn_deeper", seed=1,
-                                distribute=False, output=str(tmp_path / "deeper.h5"))
+    config = TrainingConfig(name="cnn", arch="deeper", output=str(tmp_path / "deeper.h5"))
     checkpoint = Checkpoint(config.output)
     older = {**Checkpoint.settings(config)}
     del older["label_smoothing"]  # written before the setting existed: no smoothing
@@ -122,4 +120,4 @@ def test_checkpoint_from_before_label_smoothing_resumes_only_without_it(tmp_path
          "settings": older}))
     assert checkpoint.load_state(config)["epoch"] == 1
     with pytest.raises(CheckpointError, match="--label-smoothing"):
-        checkpoint.load_state(argparse.Namespace(**{**vars(config), "label_smoothing": 0.1}))
+        checkpoint.load_state(config.replace(label_smoothing=0.1))

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from mnistkit.evaluation import evaluate_model
-from mnistkit.loading import load_model_file
+from mnistkit.read.loading import load_model_file
+from mnistkit.score.evaluation import evaluate_model
 from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, wait_for_epoch
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mnistkit.evaluation import evaluate_model
-from mnistkit.loading import load_model_file
-from mnistkit.training import TrainingError, train_and_evaluate
+from mnistkit.read.loading import load_model_file
+from mnistkit.score.evaluation import evaluate_model
+from mnistkit.train.training import TrainingError, train_and_evaluate
 from tests.conftest import training_config
 
 

@@ -45,7 +45,7 @@ def read_idx(folder: Path, stem: str) -> np.ndarray:
 
 
 def feed(images: np.ndarray, scale: str, shape: tuple) -> np.ndarray:
-    """uint8 (n, 28, 28) images as the model was trained on them (as mnistkit.inputs does)."""
+    """uint8 (n, 28, 28) images as the model was trained on them (as mnistkit.prepare does)."""
     side = 32 if 32 in shape else 28
     if side == 32:
         images = np.pad(images, ((0, 0), (2, 2), (2, 2)))

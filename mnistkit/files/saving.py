@@ -1,0 +1,105 @@
+"""Write outputs whole or not at all: temporary files in the target's folder, then renames.
+
+A crash, Ctrl-C or a second run writing the same path never leaves a half-written model,
+and never replaces a good model by a broken one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    publish({path: lambda temp: dump_json(data, temp)})
+
+
+def dump_json(data: dict, path: Path) -> None:
+    """Write ``data`` as indented JSON to ``path`` (a writer for :func:`publish`)."""
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+class OutputError(OSError):
+    """An output path that must not be written: the message names it and says why."""
+
+
+def check_targets(paths: list[str | Path]) -> None:
+    """Raise :class:`OutputError` unless every path can be written as a plain file: not a
+    symbolic link, folder, device or FIFO (which a rename would replace or write into), and
+    inside a folder that is, or can be made, writable. Nothing is written."""
+    for path in map(Path, paths):
+        if path.is_symlink():
+            raise OutputError(f"{path}: is a symbolic link; refusing to replace it")
+        if path.exists() and not path.is_file():
+            kind = "folder" if path.is_dir() else "device, FIFO or socket"
+            raise OutputError(f"{path}: is a {kind}, not a file; refusing to replace it")
+        folder = next((parent for parent in path.parents if parent.exists()), Path("."))
+        if not folder.is_dir():
+            raise OutputError(f"{path}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: the folder {folder} is not writable")
+
+
+def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
+    """Write each target through a temporary file, then rename them all into place together.
+
+    Each writer gets a temporary path with the target's suffix. The renames happen only
+    after every writer succeeded, under a lock on the folder, so concurrent runs leave one
+    run's complete set of files.
+    """
+    check_targets(list(writers))  # before anything is written: all or nothing
+    temps: dict[Path, Path] = {}
+    try:
+        for target, writer in writers.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f".{target.stem}.",
+                                            suffix=f".tmp{target.suffix}", dir=target.parent)
+            os.close(handle)
+            temps[target] = Path(name)
+            writer(temps[target])
+            os.chmod(temps[target], 0o666 & ~_umask())  # mkstemp's 0600 would hide the file
+        with _folder_lock(next(iter(temps)).parent):
+            for target, temp in temps.items():
+                os.replace(temp, target)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def save_keras_model(model, path: Path) -> None:
+    """``model.save`` for ``.h5`` (without optimizer state) or ``.keras``, minus Keras' nagging."""
+    from absl import logging
+
+    # Keras warns that .h5 is a legacy format on every save; .h5 is what users asked for.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        if path.suffix == ".h5":
+            model.save(path, include_optimizer=False)
+        else:
+            model.save(path)
+    finally:
+        logging.set_verbosity(verbosity)

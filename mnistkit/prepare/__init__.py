@@ -1,0 +1,1 @@
+"""Inputs prepared: pixel scales, input layouts, pictures turned into digits, training batches."""

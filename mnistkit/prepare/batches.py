@@ -1,0 +1,109 @@
+"""Training data for ``fit``: laid out for the model, split, and shuffled per epoch.
+
+Epoch ``e`` visits the training images in an order derived from (seed, e) alone, so a run
+resumed at any epoch sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mnistkit.files.data import Mnist
+from mnistkit.prepare.inputs import prepare_images
+
+
+def split(model, mnist: Mnist, validation_split: float):
+    """Training arrays and validation data, laid out for ``model``; like Keras'
+    ``validation_split``, the validation images are the last ones, taken before shuffling."""
+    images = prepare_images(mnist.train_images, model.input_shape[1:])
+    labels = mnist.train_labels.astype(np.int32)
+    keep = math.ceil(len(images) * (1 - validation_split))
+    if keep == len(images):
+        return images, labels, None
+    return images[:keep], labels[:keep], (images[keep:], labels[keep:])
+
+
+def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` (0-based) of a run with ``seed`` visits the images."""
+    return np.random.default_rng([seed, epoch]).permutation(count).astype(np.int32)
+
+
+class ShuffledBatches:
+    """``fit``'s arguments, plus a callback that tells the data which epoch begins.
+
+    On TensorFlow the batches come from a tf.data pipeline over the data held once as a
+    tensor, with a fixed prefetch of two batches: tf.data's autotuner, which ``fit`` switches
+    on for arrays, stalls some epochs at their start for seconds with both cores idle.
+    Other backends get a Keras ``PyDataset`` with the same order.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 first_epoch: int = 0):
+        self.images, self.labels = images, labels
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = first_epoch
+
+    def fit_arguments(self) -> dict:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return {"x": _py_dataset(self), "shuffle": False}
+        import tensorflow as tf
+
+        images, labels = tf.constant(self.images), tf.constant(self.labels)
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        # One Python call per epoch hands the epoch's order to the pipeline.
+        orders = tf.data.Dataset.from_generator(
+            lambda: iter([self.order()]), output_signature=tf.TensorSpec([None], tf.int32))
+        dataset = (orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order))
+                   .batch(self.batch_size)
+                   .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+                   .prefetch(2)
+                   # Known length: Keras would otherwise warn of data "running out" each run.
+                   .apply(tf.data.experimental.assert_cardinality(self.batches_per_epoch()))
+                   .with_options(options))
+        return {"x": dataset, "shuffle": False}
+
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def order(self) -> np.ndarray:
+        return epoch_order(self.seed, self.epoch, len(self.images))
+
+    def callback(self):
+        """Sets the epoch before ``fit`` starts reading it."""
+        import keras
+
+        batches = self
+
+        class EpochBegins(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                batches.epoch = epoch
+
+        return EpochBegins()
+
+
+def _py_dataset(batches: ShuffledBatches):
+    """The batches as a Keras ``PyDataset``, counting epochs itself from the first one."""
+    import keras
+
+    class EpochBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch, self.order = batches.epoch, batches.order()
+
+        def __len__(self):
+            return batches.batches_per_epoch()
+
+        def __getitem__(self, index):
+            chosen = self.order[index * batches.batch_size:(index + 1) * batches.batch_size]
+            return batches.images[chosen], batches.labels[chosen]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = epoch_order(batches.seed, self.epoch, len(batches.images))
+
+    return EpochBatches()

@@ -1,0 +1,1 @@
+"""What evaluate.py shows: the table, the report, the pictures."""

@@ -1,0 +1,128 @@
+"""Pictures: training curves, confusion matrices, galleries of mistakes, model comparisons.
+
+Matplotlib draws off-screen (the Agg backend), so everything works with no display.
+Every function writes one PNG to the path it is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no window, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def training_curves(record: dict, path: Path) -> None:
+    """Loss and accuracy per epoch, training and validation, final test accuracy in the title."""
+    plt = _pyplot()
+    history = record["history"]
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        for key, label, style in ((metric, "training", "o-"), (f"val_{metric}", "validation", "s-"),
+                                  (f"test_{metric}", "test (after each epoch)", "^-")):
+            if key in history:
+                axes.plot(epochs, history[key], style, label=label, markersize=4)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        if len(epochs) < 15:
+            axes.set_xticks(epochs)
+    test = record["test"]
+    stem = Path(record.get("file", record["model"])).stem
+    name = stem if stem == record["model"] else f"{stem} ({record['model']})"
+    figure.suptitle(f"{name}: test accuracy {test['accuracy']:.4f} "
+                    f"({test['errors']}/{test['total']} wrong), {record['params']:,} parameters")
+    _save(figure, path)
+
+
+def confusion_matrix(matrix: np.ndarray, title: str, path: Path) -> None:
+    """A 10x10 matrix of counts: rows the true digit, columns the predicted one."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.5, 5.5))
+    # Log colour scale: the diagonal (about 1,000 a cell) would otherwise hide every error.
+    shown = axes.imshow(np.log1p(matrix), cmap="Blues")
+    for true in range(10):
+        for predicted in range(10):
+            count = matrix[true, predicted]
+            if count:
+                dark = shown.norm(np.log1p(count)) > 0.6
+                axes.text(predicted, true, str(count), ha="center", va="center", fontsize=8,
+                          color="white" if dark else "black")
+    axes.set_xticks(range(10))
+    axes.set_yticks(range(10))
+    axes.set_xlabel("predicted digit")
+    axes.set_ylabel("true digit")
+    axes.set_title(title)
+    _save(figure, path)
+
+
+def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
+                     title: str, path: Path, count: int = 25) -> None:
+    """The ``count`` test images the model got wrong with the highest confidence."""
+    plt = _pyplot()
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    worst = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
+    columns = 5
+    rows = max(1, -(-len(worst) // columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.7, rows * 1.95 + 0.4),
+                                squeeze=False)
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, index in zip(grid.flat, worst, strict=False):
+        axes.imshow(images[index], cmap="gray_r")
+        axes.set_title(f"#{index}: {labels[index]} → {predicted[index]}\n"
+                       f"p={probabilities[index, predicted[index]]:.3f}", fontsize=8)
+    figure.suptitle(f"{title}: most confident mistakes (true → predicted)"
+                    if len(worst) else f"{title}: no mistakes")
+    _save(figure, path)
+
+
+def accuracy_against_parameters(names: list[str], params: list[int], accuracies: list[float],
+                                path: Path) -> None:
+    """Every model as a point: test accuracy against parameter count (log scale)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.scatter(params, accuracies, zorder=2)
+    for name, x, y in zip(names, params, accuracies, strict=True):
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("parameters (log scale)")
+    axes.set_ylabel("test accuracy")
+    axes.set_title("Test accuracy against model size")
+    axes.grid(alpha=0.3, which="both")
+    _save(figure, path)
+
+
+def prediction(image: np.ndarray, probabilities: np.ndarray, title: str, path: Path) -> None:
+    """The prepared 28x28 input the model saw, beside its probabilities for each digit."""
+    plt = _pyplot()
+    figure, (picture, bars) = plt.subplots(1, 2, figsize=(7, 3),
+                                           gridspec_kw={"width_ratios": [1, 1.4]})
+    picture.imshow(image, cmap="gray", vmin=0, vmax=255)  # uint8, as MNIST stores it
+    picture.set_title("what the model saw (28x28)", fontsize=9)
+    picture.axis("off")
+    best = int(probabilities.argmax())
+    bars.bar(range(10), probabilities, color=["C1" if d == best else "C0" for d in range(10)])
+    bars.set_xticks(range(10))
+    bars.set_ylim(0, 1)
+    bars.set_xlabel("digit")
+    bars.set_ylabel("probability")
+    figure.suptitle(f"{title}: {best} (p={probabilities[best]:.3f})", fontsize=10)
+    _save(figure, path)
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, format="png")
+    _pyplot().close(figure)

@@ -1,0 +1,1 @@
+"""Scoring: models on the test set and on pictures, in worker processes."""

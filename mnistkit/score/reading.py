@@ -1,0 +1,115 @@
+"""One picture read by models: the picture's digits, and each model's answer for each digit.
+
+predict.py and draw.py's page both read pictures here. A picture comes from outside, so it
+is decoded and prepared in a worker process of its own (``mnistkit.read.isolation``), with a
+time and a memory limit: a decompression bomb or a JPEG that decodes for minutes costs its
+own answer ("no answer in 10 s"), never the script or the server. The digits come back as
+MNIST stores its images, uint8 (n, 28, 28); the models' workers scale them for each model.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.prepare.pictures import ImageError, picture_digits
+from mnistkit.read.isolation import Worker
+from mnistkit.read.loading import ModelError
+
+MAX_PICTURE_BYTES = 32 * 1024 * 1024  # a phone's largest photo is ~15 MB
+PICTURE_SECONDS = 10.0  # a 40-megapixel photo decodes in about one
+PICTURE_MEMORY_GB = 1.5  # the worker's address space: Python, NumPy, Pillow and one picture
+
+
+class _PictureTasks:
+    """In the picture worker: bytes in, prepared digits out. No backend is loaded."""
+
+    def __init__(self, setup: object = None) -> None:
+        pass
+
+    @staticmethod
+    def digits(data: bytes, name: str) -> np.ndarray:
+        import io
+
+        try:
+            return picture_digits(io.BytesIO(data), name=name)
+        except ImageError as error:  # the picture's own reason, sent back as the worker's
+            raise ModelError(str(error)) from None
+
+
+class PictureReader:
+    """A worker that turns picture files into digits, one picture at a time (thread-safe:
+    concurrent uploads wait their turn, so decoding never takes more than one core and
+    PICTURE_MEMORY_GB, whatever is uploaded)."""
+
+    def __init__(self, timeout: float = PICTURE_SECONDS, memory_gb: float = PICTURE_MEMORY_GB):
+        self.worker = Worker(_PictureTasks, None, timeout, memory_gb, reader="picture reader")
+
+    def digits(self, data: bytes, name: str) -> np.ndarray:
+        """uint8 (n, 28, 28) digits of the picture ``data``; ImageError naming ``name``."""
+        if not data:
+            raise ImageError(f"{name}: empty (no picture)")
+        try:
+            return self.worker.call("digits", data, name)
+        except ModelError as error:
+            message = str(error)
+            raise ImageError(message if message.startswith(name) else f"{name}: {message}") \
+                from None
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def read_file(path: Path) -> bytes:
+    """A picture file's bytes: a regular file of at most MAX_PICTURE_BYTES (opening a FIFO
+    never blocks); ImageError naming the file otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise ImageError(f"{path}: not a readable image ({error.strerror})") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: not a regular file")
+        if info.st_size > MAX_PICTURE_BYTES:
+            raise ImageError(f"{path}: {info.st_size:,} bytes; at most "
+                             f"{MAX_PICTURE_BYTES:,} are read")
+        with os.fdopen(os.dup(descriptor), "rb") as stream:
+            return stream.read(MAX_PICTURE_BYTES + 1)[:MAX_PICTURE_BYTES]
+    finally:
+        os.close(descriptor)
+
+
+@dataclass
+class Answer:
+    """One model's reading of a picture's digits: probabilities (n, 10), or why not."""
+
+    path: str
+    probabilities: np.ndarray | None = None
+    error: str | None = None
+
+
+def read_digits(host, digits: np.ndarray, paths: list[str]) -> list[Answer]:
+    """Each model's answer for uint8 digits (n, 28, 28); the models, each in its worker of
+    ``host`` (a ``ModelHost``), are asked all at once."""
+    def ask(path: str) -> Answer:
+        try:
+            return Answer(path, probabilities=host.predict(path, digits))
+        except ModelError as error:  # its worker died or hung; it is restarted for the next
+            return Answer(path, error=str(error))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(paths))) as pool:
+        return list(pool.map(ask, paths))
+
+
+def read_picture(reader: PictureReader, host, data: bytes, name: str,
+                 paths: list[str]) -> tuple[np.ndarray, list[Answer]]:
+    """A picture's digits (uint8, n x 28 x 28) and each model's answer for them; ImageError
+    when the picture cannot be read or holds no digit."""
+    digits = reader.digits(data, name)
+    return digits, read_digits(host, digits, paths)

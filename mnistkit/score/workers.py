@@ -1,0 +1,176 @@
+"""Model files scored and served from worker processes (``mnistkit.read.isolation``).
+
+- :func:`score_files` (evaluate.py): one worker, which imports the backend once and scores
+  file after file, as fast as a run in one process.
+- :class:`ModelHost` (predict.py, draw.py): each model loaded once, in a worker of its own,
+  answering predictions until closed.
+- :class:`Handler`: what a worker does with a model file, in the worker, with the backend
+  loaded: the only code that opens model files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.files.data import Mnist
+from mnistkit.files.records import read_record
+from mnistkit.prepare.inputs import prepare_images
+from mnistkit.prepare.pixels import resolve_scale
+from mnistkit.read.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, MEMORY_HINTS, Worker
+from mnistkit.read.loading import ModelError, io_shapes, load_model_file
+from mnistkit.score.evaluation import Row, as_probabilities, classifier, score_file
+
+
+class Handler:
+    """Answers the requests a worker receives: ``about``, ``score``, ``load``, ``predict``."""
+
+    def __init__(self, mnist: Mnist | None):
+        from mnistkit import runtime
+
+        runtime.load_backend_quietly()
+        self.mnist = mnist
+        self.loaded: dict[str, tuple[object, str]] = {}  # path: (model, input scale)
+
+    def about(self) -> dict:
+        """What the models run on, for the parent's report."""
+        from mnistkit import runtime
+
+        return {"device": runtime.device(), "versions": runtime.versions(),
+                "backend": runtime.backend()}
+
+    def score(self, path: str, pixels: str, trust_code: bool, keep_probabilities: bool):
+        """evaluate.py's whole stage for one file: a (row, probabilities) pair. Keras' global
+        state (layer names, graphs) is reset after each file, so that nothing one file left
+        behind can touch the next one's row."""
+        import keras
+
+        try:
+            row, probabilities = score_file(path, self.mnist, pixels=pixels,
+                                            trust_code=trust_code,
+                                            keep_probabilities=keep_probabilities)
+            if row.error and any(hint in row.error for hint in MEMORY_HINTS):
+                # The backend's allocators may keep what they got: the next file's row
+                # would fail too. The worker ends, and a fresh one takes the next file.
+                raise MemoryError(row.error)
+            return row, probabilities
+        finally:
+            keras.backend.clear_session(free_memory=True)
+
+    def load(self, path: str, pixels: str, trust_code: bool) -> tuple[str, int]:
+        """Load a model to keep for predictions: its input scale and parameter count."""
+        model = load_model_file(path, trust_code=trust_code)
+        if pixels == "auto" and self.mnist is None:
+            scale = "0-1"  # no training images to decide with: MNIST's usual scale
+        else:
+            scale, _ = resolve_scale(classifier(model), pixels, self.mnist)
+        self.loaded[path] = (model, scale)
+        for count in (1, 2):  # trace the call once now, for one digit and for several
+            self.predict(path, np.zeros((count, 28, 28), np.uint8))
+        return scale, int(model.count_params())
+
+    def predict(self, path: str, images: np.ndarray) -> np.ndarray:
+        """Probabilities (n, 10) for uint8 images (n, 28, 28). ``predict_on_batch`` runs the
+        compiled call once: a millisecond or two, where ``model.predict`` sets up a dataset
+        and callbacks on every call (tens of milliseconds)."""
+        if path not in self.loaded:
+            raise ModelError("the model is not loaded")
+        model, scale = self.loaded[path]
+        inputs = prepare_images(images, io_shapes(model)[0], scale)
+        outputs = np.asarray(model.predict_on_batch(inputs), np.float64)
+        if not np.all(np.isfinite(outputs)):
+            raise ModelError("its outputs are not finite numbers (NaN or infinite weights?)")
+        return as_probabilities(outputs.reshape(len(images), -1))
+
+
+def score_files(paths: list[Path], mnist: Mnist, pixels: str = "auto", trust_code: bool = False,
+                keep_probabilities: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                memory_gb: float = DEFAULT_MEMORY_GB,
+                handler: type = Handler) -> tuple[list[tuple], dict]:
+    """``evaluation.score_file`` for each file, in a worker: a (row, probabilities) pair each,
+    and what the worker computed on (device, versions)."""
+    try:
+        worker = Worker(handler, mnist, timeout, memory_gb)
+    except ModelError as error:  # every row says why: none could be opened
+        return ([(Row(path=str(path), error=str(error)), None) for path in paths],
+                {"device": "none", "versions": {}, "backend": None})
+    results = []
+    about = {"device": "unknown", "versions": {}, "backend": None}
+    try:
+        with contextlib.suppress(ModelError):  # only a description: the rows still come
+            about = worker.call("about")
+        for path in paths:
+            try:
+                results.append(worker.call("score", str(path), pixels, trust_code,
+                                           keep_probabilities))
+            except ModelError as error:
+                results.append((Row(path=str(path), error=str(error)), None))
+    finally:
+        worker.close()
+    return results, about
+
+
+@dataclass
+class HostedModel:
+    path: str
+    error: str | None = None
+    input_scale: str | None = None
+    params: int | None = None
+    record: dict | None = None
+    record_error: str | None = None
+
+
+class ModelHost:
+    """Models loaded once, each in a worker process of its own, for predictions on demand."""
+
+    def __init__(self, paths: list[Path], trust_code: bool = False, pixels: str = "auto",
+                 mnist: Mnist | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 memory_gb: float = DEFAULT_MEMORY_GB, handler: type = Handler):
+        self.paths = [str(path) for path in paths]
+        self.handler = handler
+        self.options = (pixels, trust_code)
+        # Only what choosing a pixel scale needs travels to each worker.
+        self.mnist = mnist.subset(len(mnist.train_labels), 0) if mnist is not None else None
+        self.timeout, self.memory_gb = timeout, memory_gb
+        self.models: list[HostedModel] = []
+        self._workers: dict[str, Worker] = {}
+
+    def start(self) -> None:
+        """Load every model; a file that cannot be loaded gets ``error``, nothing raises.
+        The workers start side by side: each spends seconds importing the backend."""
+        with ThreadPoolExecutor(max_workers=min(len(self.paths), os.cpu_count() or 1) or 1) as pool:
+            self.models = list(pool.map(self._load, self.paths))
+
+    def _load(self, path: str) -> HostedModel:
+        record, record_error = read_record(Path(path))
+        hosted = HostedModel(path, record=record, record_error=record_error)
+        try:
+            worker = Worker(self.handler, self.mnist, self.timeout, self.memory_gb)
+            self._workers[path] = worker
+            hosted.input_scale, hosted.params = worker.call("load", path, *self.options)
+        except ModelError as error:
+            hosted.error = str(error)
+        return hosted
+
+    def predict(self, path: str, images: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n, 10), for uint8 images (n, 28, 28); thread-safe. If the
+        worker fails it is replaced (the model reloaded) and ModelError says why."""
+        worker = self._workers[path]
+        starts = worker.starts
+        try:
+            return worker.call("predict", path, images)
+        except ModelError:
+            if worker.starts != starts:  # a fresh worker: load the model for the next request
+                with contextlib.suppress(ModelError):
+                    worker.call("load", path, *self.options)
+            raise
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()

@@ -1,0 +1,1 @@
+"""What the tests and the benchmarks share: MNIST digits as pen strokes, hostile inputs."""
