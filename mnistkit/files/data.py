@@ -185,14 +185,18 @@ def _read_npy(member, path: Path, key: str, ndim: int) -> np.ndarray:
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
     else:
         raise DataError(f"{path}: '{key}' has unsupported .npy version {version}")
-    if dtype != np.uint8:
-        raise DataError(f"{path}: '{key}' has dtype {dtype}, expected uint8")
+    # Labels are digits in any integer type (int64 is common); images are bytes, as in MNIST.
+    labels = ndim == 1
+    if dtype != np.uint8 and not (labels and dtype.kind in "iu" and not dtype.hasobject):
+        expected = "integers" if labels else "uint8"
+        raise DataError(f"{path}: '{key}' has dtype {dtype}, expected {expected}")
     if len(shape) != ndim:
         raise DataError(f"{path}: '{key}' has shape {shape}, expected {ndim} dimensions")
     _check_dims(Path(f"{path}[{key}]"), shape)
-    data = _read_exactly(member, int(np.prod(shape)), Path(f"{path}[{key}]"), f"shape {shape}")
+    data = _read_exactly(member, int(np.prod(shape)) * dtype.itemsize, Path(f"{path}[{key}]"),
+                         f"shape {shape}")
     order = "F" if fortran else "C"
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape, order=order)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
 
 
 def _checked(x_train, y_train, x_test, y_test, source: str) -> Mnist:
@@ -209,4 +213,4 @@ def _checked(x_train, y_train, x_test, y_test, source: str) -> Mnist:
         if labels.min() < 0 or labels.max() >= NUM_CLASSES:
             raise DataError(f"{source}: {split} labels range {labels.min()}..{labels.max()}, "
                             "expected 0-9")
-    return Mnist(x_train, y_train, x_test, y_test, source)
+    return Mnist(x_train, y_train.astype(np.uint8), x_test, y_test.astype(np.uint8), source)

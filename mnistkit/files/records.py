@@ -9,11 +9,9 @@ in words, never an exception: the model's own row is still scored.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import stat
 from pathlib import Path
+
+from mnistkit.files.bounded import read_json
 
 MODELS_DIR = Path("models")  # where the training scripts save, and the other scripts look
 MODEL_SUFFIXES = (".h5", ".keras")  # Keras' legacy HDF5 format, and its own zip format
@@ -31,17 +29,11 @@ def read_record(model_path: str | Path) -> tuple[dict | None, str | None]:
     ``(record, None)``, ``(None, None)`` when there is none, ``(None, reason)``."""
     path = record_path(model_path)
     try:
-        text = _read_bounded(path)
+        record = read_json(path, MAX_RECORD_BYTES, MAX_NESTING)
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as error:
         return None, f"{path.name}: {getattr(error, 'strerror', None) or error}"
-    if (depth := _nesting(text)) > MAX_NESTING:
-        return None, f"{path.name}: nested {depth} deep (at most {MAX_NESTING})"
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        return None, f"{path.name}: not JSON ({error})"
     if not isinstance(record, dict):
         return None, f"{path.name}: not a JSON object"
     return record, None
@@ -88,32 +80,3 @@ def best_model(folder: Path = MODELS_DIR) -> Path:
         raise FileNotFoundError(f"no trained models with records in {folder}/; train one "
                                 "(python train_cnn.py) or pass --model")
     return max(scored)[2]
-
-
-def _read_bounded(path: Path) -> str:
-    """The text of a regular file of at most MAX_RECORD_BYTES; opening never blocks."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file (a FIFO, device or folder)")
-        if info.st_size > MAX_RECORD_BYTES:
-            raise ValueError(f"{info.st_size:,} bytes (at most {MAX_RECORD_BYTES:,})")
-        data = os.read(descriptor, MAX_RECORD_BYTES + 1)
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_RECORD_BYTES:  # grew since fstat
-        raise ValueError(f"more than {MAX_RECORD_BYTES:,} bytes")
-    return data.decode("utf-8")
-
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-
-
-def _nesting(text: str) -> int:
-    """How deep the JSON's brackets nest (outside strings), without parsing it."""
-    depth = deepest = 0
-    for bracket in re.findall(r"[\[\]{}]", _STRINGS.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest

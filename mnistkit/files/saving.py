@@ -46,6 +46,18 @@ def check_targets(paths: list[str | Path]) -> None:
             raise OutputError(f"{path}: the folder {folder} is not writable")
 
 
+def check_folder(path: str | Path) -> None:
+    """Raise :class:`OutputError` unless ``path`` is, or can be made, a writable folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is not a folder")
+    existing = next(parent for parent in [path, *path.parents] if parent.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: the folder {existing} is not writable")
+
+
 def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
     """Write each target through a temporary file, then rename them all into place together.
 

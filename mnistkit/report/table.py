@@ -75,7 +75,8 @@ def markdown_table(rows: list[Row]) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for row in rows:
         if row.error:
-            lines.append(f"| {row.name} | – | – | – | – | – | – | error: {row.error} |")
+            lines.append(f"| {cell(row.name)} | – | – | – | – | – | – | "
+                         f"error: {cell(row.error)} |")
             continue
         scale = row.input_scale or "–"
         if row.scale_chosen_by == "auto":
@@ -83,10 +84,15 @@ def markdown_table(rows: list[Row]) -> str:
         notes = row.training or "–"
         if row.warning:
             notes = f"warning: {row.warning}" + (f"; {row.training}" if row.training else "")
-        lines.append(f"| {row.name} | {row.params:,} | {row.accuracy:.4f} | "
+        lines.append(f"| {cell(row.name)} | {row.params:,} | {row.accuracy:.4f} | "
                      f"{row.errors}/{row.total} | {row.loss:.4f} | {row.seconds:.2f} | "
-                     f"{scale} | {notes} |")
+                     f"{scale} | {cell(notes)} |")
     return "\n".join(lines)
+
+
+def cell(text: str) -> str:
+    """Text for one table cell on one line: line breaks and bars shown, not obeyed."""
+    return text.replace("|", "\\|").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def ensemble_row(rows: list[Row], probabilities: dict[str, np.ndarray],

@@ -9,14 +9,13 @@ MNIST stores its images, uint8 (n, 28, 28); the models' workers scale them for e
 
 from __future__ import annotations
 
-import os
-import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistkit.files.bounded import read_bytes
 from mnistkit.prepare.pictures import ImageError, picture_digits
 from mnistkit.read.isolation import Worker
 from mnistkit.read.loading import ModelError
@@ -69,20 +68,11 @@ def read_file(path: Path) -> bytes:
     """A picture file's bytes: a regular file of at most MAX_PICTURE_BYTES (opening a FIFO
     never blocks); ImageError naming the file otherwise."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise ImageError(f"{path}: not a readable image ({error.strerror})") from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError(f"{path}: not a regular file")
-        if info.st_size > MAX_PICTURE_BYTES:
-            raise ImageError(f"{path}: {info.st_size:,} bytes; at most "
-                             f"{MAX_PICTURE_BYTES:,} are read")
-        with os.fdopen(os.dup(descriptor), "rb") as stream:
-            return stream.read(MAX_PICTURE_BYTES + 1)[:MAX_PICTURE_BYTES]
-    finally:
-        os.close(descriptor)
+        return read_bytes(path, MAX_PICTURE_BYTES)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: not a readable image (no such file)") from None
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: {getattr(error, 'strerror', None) or error}") from None
 
 
 @dataclass

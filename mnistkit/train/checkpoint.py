@@ -10,12 +10,14 @@ resumed run repeats, bit for bit, what the uninterrupted run would have computed
 
 from __future__ import annotations
 
-import json
+import hashlib
+import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from mnistkit.files.bounded import read_bytes, read_json
 from mnistkit.files.saving import dump_json, publish
 from mnistkit.train.config import TrainingConfig
 
@@ -24,6 +26,11 @@ _SAME_SETTINGS = ("run_name", "epochs", "batch_size", "optimizer", "learning_rat
                   "validation_split", "seed", "precision", "distribute", "label_smoothing")
 # What a setting added later meant for checkpoints written before it existed.
 _SETTINGS_BEFORE_THEY_EXISTED = {"label_smoothing": 0.0}
+MAX_STATE_BYTES = 4 << 20  # the run so far: a few KB, even for a thousand epochs
+MAX_NESTING = 16
+MAX_VARIABLES_BYTES = 2 << 30  # far above any MNIST model's variables and optimizer state
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
 _STATE_TYPES = {"epoch": int, "history": dict, "epoch_seconds": list,
                 "train_seconds": (int, float), "settings": dict}
 
@@ -42,20 +49,24 @@ class Checkpoint:
         return self.variables_path.exists() and self.state_path.exists()
 
     def save(self, model, state: dict) -> None:
-        arrays = {f"v{index}": value for index, value in enumerate(_values(model))}
-        publish({self.variables_path: lambda temp: np.savez(temp, **arrays),
-                 self.state_path: lambda temp: dump_json(state, temp)})
+        """Both halves, each naming the epoch; the state also holds the variables' checksum,
+        so that halves of two different saves are never taken for a pair."""
+        buffer = io.BytesIO()
+        np.savez(buffer, epoch=np.int64(state["epoch"]),
+                 **{f"v{index}": value for index, value in enumerate(_values(model))})
+        variables = buffer.getvalue()
+        paired = {**state, "variables_sha256": hashlib.sha256(variables).hexdigest()}
+        publish({self.variables_path: lambda temp: temp.write_bytes(variables),
+                 self.state_path: lambda temp: dump_json(paired, temp)})
 
     def load_state(self, config: TrainingConfig) -> dict:
         """The run so far, after checking it belongs to this command."""
         try:
-            state = json.loads(self.state_path.read_text())
+            state = read_json(self.state_path, MAX_STATE_BYTES, MAX_NESTING)
         except (OSError, ValueError) as error:
-            raise self._unusable(error) from None
-        wrong = [key for key, kind in _STATE_TYPES.items()
-                 if not isinstance(state, dict) or not isinstance(state.get(key), kind)]
-        if wrong:
-            raise self._unusable(f"{', '.join(wrong)} missing or of the wrong type")
+            raise self._unusable(getattr(error, "strerror", None) or error) from None
+        if why := _wrong_types(state):
+            raise self._unusable(why)
         if not 0 < state["epoch"] <= config.epochs:
             raise self._unusable(f"epoch {state['epoch']} is not within 1..{config.epochs}")
         changed = ["--" + name.replace("_", "-") for name in _SAME_SETTINGS
@@ -68,17 +79,18 @@ class Checkpoint:
                 "run the same command to resume, or drop --resume to start afresh")
         return state
 
-    def restore(self, model) -> None:
-        """Put the saved values into ``model`` (built and compiled like the saved one)."""
+    def restore(self, model, state: dict) -> None:
+        """Put the saved values into ``model`` (built and compiled like the saved one), after
+        checking that they are the pair of ``state`` and fit the model, before reading them."""
         targets = _variables(model)
         try:
-            with np.load(self.variables_path, allow_pickle=False) as saved:
-                values = [saved[f"v{index}"] for index in range(len(saved.files))]
+            data = read_bytes(self.variables_path, MAX_VARIABLES_BYTES)
+            if hashlib.sha256(data).hexdigest() != state.get("variables_sha256"):
+                raise ValueError("its .npz is not the one its .json was saved with (a save cut "
+                                 "short, or files of two runs)")
+            values = _checked_values(data, [tuple(v.shape) for v in targets], state["epoch"])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-            raise self._unusable(error) from None
-        shapes = [tuple(v.shape) for v in targets]
-        if [value.shape for value in values] != shapes:
-            raise self._unusable("its variables do not fit this model")
+            raise self._unusable(getattr(error, "strerror", None) or error) from None
         for variable, value in zip(targets, values, strict=True):
             variable.assign(value)
 
@@ -94,6 +106,46 @@ class Checkpoint:
     @staticmethod
     def settings(config: TrainingConfig) -> dict:
         return {name: getattr(config, name) for name in _SAME_SETTINGS}
+
+
+def _wrong_types(state: object) -> str | None:
+    """Why the state cannot be the run so far, or None: each field of its type, the history
+    lists of numbers, one per finished epoch."""
+    wrong = [key for key, kind in _STATE_TYPES.items()
+             if not isinstance(state, dict) or not isinstance(state.get(key), kind)
+             or isinstance(state.get(key), bool)]
+    if wrong:
+        return f"{', '.join(wrong)} missing or of the wrong type"
+    epochs = state["epoch"]
+    series = {f"history.{key}": values for key, values in state["history"].items()}
+    series["epoch_seconds"] = state["epoch_seconds"]
+    for name, values in series.items():
+        if not (isinstance(values, list) and len(values) == epochs
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
+            return f"{name} is not {epochs} numbers, one per finished epoch"
+    return None
+
+
+def _checked_values(data: bytes, shapes: list[tuple], epoch: int) -> list[np.ndarray]:
+    """The arrays of the .npz ``data``, once each member's header says it holds the epoch
+    and an array of the shape the model needs: a forged header never allocates."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = [f"v{index}.npy" for index in range(len(shapes))]
+        if sorted(archive.namelist()) != sorted([*names, "epoch.npy"]):
+            raise ValueError("its variables do not fit this model")
+        for name, shape in [("epoch.npy", ()), *zip(names, shapes, strict=True)]:
+            with archive.open(name) as member:
+                read_header = _HEADER_READERS.get(np.lib.format.read_magic(member))
+                if read_header is None:
+                    raise ValueError(f"{name}: not a .npy array NumPy writes")
+                found, _, dtype = read_header(member)
+            if tuple(found) != shape or dtype.hasobject:
+                raise ValueError("its variables do not fit this model")
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        if int(saved["epoch"]) != epoch:
+            raise ValueError(f"its .npz holds epoch {int(saved['epoch'])}, its .json epoch "
+                             f"{epoch}")
+        return [saved[name.removesuffix(".npy")] for name in names]
 
 
 def _variables(model) -> list:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from mnistkit import runtime
 from mnistkit.files.data import DataError, Mnist, load_mnist
 from mnistkit.files.records import record_path
-from mnistkit.files.saving import check_targets
+from mnistkit.files.saving import OutputError, check_folder, check_targets
 from mnistkit.prepare import batches
 from mnistkit.score.evaluation import evaluate_model
 from mnistkit.train import devices
@@ -84,6 +84,11 @@ def train_and_evaluate(build_model: Callable[[TrainingConfig], object],
                checkpoint.state_path, *filter(None, [curves_path(config)])]
     check_targets(outputs)  # before minutes of training, not after them
     check_record_is_ours(config.output)
+    if config.tensorboard:
+        try:
+            check_folder(config.tensorboard)
+        except OutputError as error:
+            raise OutputError(f"--tensorboard {error}") from None
     placement = devices.place(config)  # first: JAX's processes join before any computation
     runtime.seed_everything(config.seed)
     mnist = mnist or load_mnist(config.data)
@@ -160,7 +165,7 @@ def _start_or_resume(model, config: TrainingConfig, checkpoint: Checkpoint) -> d
     if config.resume and checkpoint.exists():
         state = checkpoint.load_state(config)
         model.optimizer.build(model.trainable_variables)  # its variables, to be overwritten
-        checkpoint.restore(model)
+        checkpoint.restore(model, state)
         if not config.quiet:
             print(f"resuming from {checkpoint.variables_path} after epoch {state['epoch']}")
         return state

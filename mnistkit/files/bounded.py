@@ -1,0 +1,56 @@
+"""Reading a small file that came from outside without trusting it: a regular file only
+(opening never blocks on a FIFO, a device is refused), a bounded size, and for JSON a bounded
+nesting depth, checked before parsing. Every problem is a ValueError with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def read_bytes(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``. FileNotFoundError when there is
+    none; ValueError (or another OSError) when it cannot be used."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file (a FIFO, device or folder)")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{info.st_size:,} bytes (at most {max_bytes:,})")
+        chunks, size = [], 0
+        while chunk := os.read(descriptor, max_bytes + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:  # it grew since fstat
+                raise ValueError(f"more than {max_bytes:,} bytes")
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
+
+
+def read_json(path: str | Path, max_bytes: int, max_depth: int) -> object:
+    """The JSON in a regular file of at most ``max_bytes``, nested at most ``max_depth``."""
+    text = read_bytes(path, max_bytes).decode("utf-8")
+    if (depth := nesting(text)) > max_depth:
+        raise ValueError(f"nested {depth} deep (at most {max_depth})")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    except ValueError as error:
+        raise ValueError(f"not JSON ({error})") from None
+
+
+def nesting(text: str) -> int:
+    """How deep the JSON's brackets nest (outside strings), without parsing it."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
