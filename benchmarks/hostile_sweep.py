@@ -15,13 +15,21 @@ damages and crafts inputs of many kinds and runs the real scripts on them, one a
               read-only folders (as root, only where root is refused), non-UTF-8 names
     flags     extreme numbers
     draw      POST /api/predict of the hostile pictures
+    records   JSON records beside a good model: FIFO, /dev/zero, deep, huge, wrong types
+              (evaluate.py beside another good model; predict.py choosing its model)
+    killed    evaluate.py, predict.py, draw.py killed by SIGTERM/SIGHUP/SIGKILL mid-run
+    requests  malformed HTTP requests sent raw to draw.py, and clients that hang up
+    checkpoints  --resume from halves of two saves, forged headers, wrong types, deep JSON
+    tensorboard  --tensorboard below a file, on a device
 
 Each case ends as one of: refused (non-zero exit, a one-line "error: ..." or a row saying
 why), evaluated (accepted, exit 0 / a row with a score), contained (a model file that killed,
 hung or exhausted its worker process: its row says so, the others are unaffected), crashed
 (killed by a signal), hung (no end within the time limit), traceback, lost rows (a good
 file's row missing or wrong), replaced files (a watched file, symlink or device changed), no
-message (non-zero exit without a line saying why). The targets: zeros in the last six columns.
+message (non-zero exit without a line saying why), orphans (a worker or temporary file that
+outlived its script), no response (a request draw.py never answered), silently wrong (a
+damaged checkpoint resumed). The targets: zeros in the last nine columns.
 
     python benchmarks/hostile_sweep.py --quick            # 53 cases, ~1.5 minutes on 2 cores
     python benchmarks/hostile_sweep.py --json sweep.json  # 232 cases, ~8 minutes
@@ -59,6 +67,16 @@ from testkit.hostile import (  # noqa: E402 - after the path it is found on
     sweep_outputs,
     sweep_pictures,
 )
+from testkit.surroundings import (  # noqa: E402
+    sweep_checkpoints,
+    sweep_kills,
+    sweep_records,
+    sweep_requests,
+    sweep_tensorboard,
+)
+
+KINDS = ("models", "pictures", "data", "outputs", "flags", "draw", "records", "killed",
+         "requests", "checkpoints", "tensorboard")
 
 
 # --------------------------------------------------------------------------- table
@@ -83,11 +101,11 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds a case may run before it counts as hung (default: 120)")
     parser.add_argument("--kinds", nargs="+", default=None,
-                        choices=("models", "pictures", "data", "outputs", "flags", "draw"),
+                        choices=KINDS,
                         help="only these kinds (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
-    kinds = set(args.kinds or ("models", "pictures", "data", "outputs", "flags", "draw"))
+    kinds = set(args.kinds or KINDS)
     work = Path(tempfile.mkdtemp(prefix="hostile-sweep-"))
     started = time.perf_counter()
     results: list[Result] = []
@@ -105,6 +123,11 @@ def main(argv=None) -> int:
             "flags": lambda: sweep_flags(kit, args.quick),
             "draw": lambda: sweep_draw(kit, hostile_pictures(
                 kit, _folder(work, "draw"), args.quick)[0]),
+            "records": lambda: sweep_records(kit, _folder(work, "records")),
+            "killed": lambda: sweep_kills(kit),
+            "requests": lambda: sweep_requests(kit),
+            "checkpoints": lambda: sweep_checkpoints(kit, _folder(work, "checkpoints")),
+            "tensorboard": lambda: sweep_tensorboard(kit, _folder(work, "tensorboard")),
         }
         for kind, section in sections.items():
             if kind in kinds:

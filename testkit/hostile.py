@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 OUTCOMES = ("refused", "evaluated", "contained", "crashed", "hung", "traceback", "lost rows",
-            "replaced files", "no message")
+            "replaced files", "no message", "orphans", "no response", "silently wrong")
 FAILURES = OUTCOMES[3:]
 # Rows of files that killed, hung or exhausted their worker process (mnistkit.read.isolation):
 # refused too, but only because the isolation caught them.

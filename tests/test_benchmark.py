@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # each benchmark run as a whole process: minutes
 
 
 def run_benchmark(script, tmp_path, *argv):

@@ -150,6 +150,7 @@ def cnn_reading(readings: dict[str, str]) -> str:
 
 # --- the page ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_digits_drawn_on_the_pad_are_read_by_every_model(page, traced):
     right = 0
     for number, (digit, strokes) in enumerate(traced):
@@ -171,6 +172,7 @@ def test_digits_drawn_on_the_pad_are_read_by_every_model(page, traced):
     assert right >= 0.9 * len(traced)
 
 
+@pytest.mark.slow
 def test_most_accurate_model_first_and_the_page_says_when_models_disagree(page, traced):
     files = [page.get_by_test_id("model").nth(i).get_attribute("data-file") for i in range(2)]
     assert files[0].endswith("cnn.h5") and files[1].endswith("logreg.h5")
@@ -186,6 +188,7 @@ def test_most_accurate_model_first_and_the_page_says_when_models_disagree(page, 
     assert any(status.startswith("Read as") for status in statuses)
 
 
+@pytest.mark.slow
 def test_undo_pen_width_and_colours(page, traced):
     digit, strokes = traced[2]  # a 1
     page.get_by_test_id("invert").click()  # black on white now
@@ -202,6 +205,7 @@ def test_undo_pen_width_and_colours(page, traced):
         == "rgb(255, 255, 255)"
 
 
+@pytest.mark.slow
 def test_a_number_written_apart_is_read_left_to_right(page, traced):
     digits = [traced[2], traced[18], traced[16], traced[8]]  # 1 9 8 4
     for position, (_, strokes) in enumerate(digits):
@@ -212,6 +216,7 @@ def test_a_number_written_apart_is_read_left_to_right(page, traced):
     assert page.locator("#seen canvas:not([hidden])").count() == 4
 
 
+@pytest.mark.slow
 def test_a_chosen_or_dropped_picture_is_read(page, tmp_path, mnist):
     from tests.test_pictures import draw_digit
 
@@ -236,6 +241,7 @@ def test_a_chosen_or_dropped_picture_is_read(page, tmp_path, mnist):
     assert "not a readable image" in page.get_by_test_id("status").inner_text()
 
 
+@pytest.mark.slow
 def test_screenshot_of_the_page_in_use(page, traced, tmp_path):
     path = tmp_path / "draw.png"
     readings = screenshot(page, [traced[14][1]], path)  # a 7
@@ -279,6 +285,7 @@ def bomb_png(side: int = 60_000) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 100_000)) + chunk(b"IEND", b""))
 
 
+@pytest.mark.slow
 def test_api_predict_answers_json(server, traced):
     status, answer = request(server, "POST", "/api/predict",
                              png_bytes(render(traced[14][1], 240, 12, dark_on_light=False)))
@@ -308,6 +315,7 @@ def test_api_predict_answers_json(server, traced):
     ("RAW", "/..%2fserving.py", None, {}, 404, "no such page"),
     ("RAW", "//etc/passwd", None, {}, 404, "no such page"),
 ])
+@pytest.mark.slow
 def test_bad_requests_get_a_4xx_and_the_server_goes_on(server, traced, method, path, body,
                                                        headers, status, message):
     answered, answer = request(server, method, path, body, headers)
@@ -317,12 +325,14 @@ def test_bad_requests_get_a_4xx_and_the_server_goes_on(server, traced, method, p
     assert good == 200 and answer["models"][0]["reading"]
 
 
+@pytest.mark.slow
 def test_page_is_served_from_its_own_folder(server):
     status, page = request(server, "GET", "/")
     assert status == 200 and b'data-testid="pad"' in page["body"]
     assert b"http://" not in page["body"] and b"https://" not in page["body"]  # offline
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_clients_get_their_own_answers(server, traced):
     bodies = [png_bytes(render(strokes, 200, 10)) for _, strokes in traced]
     expected = [request(server, "POST", "/api/predict", body)[1]["models"] for body in bodies]
@@ -353,6 +363,7 @@ def test_sixteen_concurrent_clients_get_their_own_answers(server, traced):
     assert failures == []
 
 
+@pytest.mark.slow
 def test_a_model_file_that_cannot_load_is_reported_and_the_others_read(models, tmp_path):
     from mnistkit.page.answers import answer
     from mnistkit.score.workers import ModelHost
@@ -371,6 +382,7 @@ def test_a_model_file_that_cannot_load_is_reported_and_the_others_read(models, t
     host.close()
 
 
+@pytest.mark.slow
 def test_draw_py_prints_the_address_and_stops_on_ctrl_c(models):
     process = subprocess.Popen([sys.executable, str(ROOT / "draw.py"), "--port", "0",
                                 "--model", str(models / "logreg.h5")], cwd=models.parent,

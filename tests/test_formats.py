@@ -44,6 +44,7 @@ def test_keras_output_saves_the_native_format_with_its_record(keras_run, small_m
     assert again.accuracy == record["test"]["accuracy"]
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_find_keras_files_like_h5(keras_run, mnist, tmp_path):
     folder, _ = keras_run
     result = run("evaluate.py", "--json", tmp_path / "rows.json", cwd=folder)  # models/
@@ -87,7 +88,8 @@ def scalars(folder):
     return found
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow),
+                                     pytest.param("torch", marks=pytest.mark.slow)])
 def test_tensorboard_logs_one_value_per_epoch(tmp_path, medium_npz, backend, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", backend)
     result = run("train_mlp.py", "--epochs", "3", "--quiet", "--data", medium_npz,
@@ -106,6 +108,7 @@ def test_tensorboard_logs_one_value_per_epoch(tmp_path, medium_npz, backend, mon
     assert f"tensorboard --logdir {tmp_path / 'logs'}" in result.stdout
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_same_curves(tmp_path, medium_npz):
     argv = [sys.executable, "train_mlp.py", "--epochs", "3", "--batch-size", "32", "--quiet",
             "--data", str(medium_npz), "--output", str(tmp_path / "mlp.h5"),

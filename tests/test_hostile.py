@@ -21,6 +21,7 @@ def outcomes(results):
     return {result.name: (result.outcome, result.detail) for result in results}
 
 
+@pytest.mark.slow
 def test_damaged_and_crafted_models_fail_their_own_rows_only(kit, tmp_path):
     damaged = sweep.damaged_models(kit, tmp_path, 1)  # a 0xFF flip, a truncation, zeroed bytes
     crafted = sweep.crafted_models(kit, tmp_path, quick=True)
@@ -96,3 +97,51 @@ def test_draw_answers_hostile_uploads_and_keeps_serving(kit, tmp_path):
     assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
     assert results["zeroed-tail.png"][0] == "refused"
 
+
+
+# ------------------------------------------------------------------ around the model files
+@pytest.mark.slow
+def test_a_hostile_record_costs_only_its_settings(kit, tmp_path, monkeypatch):
+    from testkit import surroundings
+
+    monkeypatch.setattr(surroundings, "RECORDS", {
+        kind: surroundings.RECORDS[kind] for kind in ("fifo", "deep", "accuracy-text")})
+    results = outcomes(surroundings.sweep_records(kit, tmp_path))
+    assert all(outcome in ("evaluated", "refused") for outcome, _ in results.values()), results
+    assert results["evaluate fifo"][0] == "evaluated"  # both rows scored, exit 0
+
+
+def test_draw_answers_every_malformed_request(kit):
+    from testkit import surroundings
+
+    results = outcomes(surroundings.sweep_requests(kit))
+    assert set(surroundings.REQUESTS) <= set(results)
+    assert all(outcome in ("refused", "evaluated") for outcome, _ in results.values()), results
+    assert results["50 clients hang up, then one asks"][0] == "evaluated"
+
+
+@pytest.mark.slow
+def test_an_unusable_tensorboard_folder_is_refused_in_one_line(kit, tmp_path):
+    from testkit import surroundings
+
+    results = outcomes(surroundings.sweep_tensorboard(kit, tmp_path))
+    assert all(outcome == "refused" for outcome, _ in results.values()), results
+
+
+@pytest.mark.slow
+def test_killed_scripts_leave_no_workers_and_no_files(kit):
+    from testkit import surroundings
+
+    results = outcomes(surroundings.sweep_kills(kit))
+    assert len(results) == 9
+    assert all(outcome == "refused" for outcome, _ in results.values()), results
+
+
+@pytest.mark.slow
+def test_damaged_checkpoints_are_refused_never_resumed(kit, tmp_path):
+    from testkit import surroundings
+
+    results = outcomes(surroundings.sweep_checkpoints(kit, tmp_path))
+    assert results.pop("the intact pair")[0] == "evaluated"
+    assert all(outcome == "refused" and "cannot resume from it" in detail
+               for outcome, detail in results.values()), results

@@ -18,6 +18,7 @@ FILES = ["good_1.h5", "segfault.h5", "good_2.h5", "abort.h5", "hang.h5", "greedy
          "good_3.h5"]
 
 
+@pytest.mark.slow
 def test_every_failure_stays_in_its_row(small_mnist):
     started = time.monotonic()
     results, about = score_files(FILES, small_mnist, timeout=5, memory_gb=5, **HOSTILE)
@@ -33,6 +34,7 @@ def test_every_failure_stays_in_its_row(small_mnist):
     assert time.monotonic() - started < 240  # the hang cost its time limit, not an hour
 
 
+@pytest.mark.slow
 def test_host_keeps_serving_the_other_models(small_mnist):
     host = ModelHost(["good.h5", "hang.h5"], mnist=small_mnist, timeout=5, **HOSTILE)
     try:
@@ -64,6 +66,7 @@ def test_host_keeps_serving_the_other_models(small_mnist):
         host.close()
 
 
+@pytest.mark.slow
 def test_a_model_that_kills_its_worker_is_reported_and_the_others_answer(small_mnist):
     """A file whose model crashes when predicting, not when loading."""
     from mnistkit.read.loading import ModelError

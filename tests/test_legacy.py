@@ -43,6 +43,7 @@ def real_rows(tmp_path_factory, mnist):
     return evaluate_json(tmp_path_factory.mktemp("real"), REAL_MODELS)
 
 
+@pytest.mark.slow
 def test_every_real_mnist_model_scores_as_its_authors_fed_it(real_rows):
     rows, printed = real_rows
     manifest = json.loads((REAL_MODELS / "manifest.json").read_text())
@@ -103,6 +104,7 @@ def test_own_files_that_must_be_refused_say_why(own_rows):
         assert "stored Python code" in row["error"] and "--trust-code" in row["error"]
 
 
+@pytest.mark.slow
 def test_keras_2_lambda_runs_only_when_trusted(tmp_path):
     entry = next(e for e in OWN_MANIFEST if e["file"].endswith("lambda_code.h5"))
     marker = tmp_path / "marker"  # its function leaves this file when it runs

@@ -72,6 +72,7 @@ def run(script, *argv, cwd=ROOT):
 
 # --- training curves ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_writes_curves_beside_the_model(trained):
     assert_png(trained / "models" / "cnn.png")
 
@@ -87,6 +88,7 @@ def test_no_plot_writes_no_picture(tmp_path, small_mnist):
 
 # --- evaluate.py --report ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_pictures_and_numbers_agree(trained, tmp_path, small_mnist):
     from mnistkit.train.training import train_and_evaluate
 
@@ -194,6 +196,7 @@ def realistic_pictures(folder, mnist, per_digit=4):
     return cases
 
 
+@pytest.mark.slow
 def test_predict_reads_most_drawn_digits_correctly(trained, tmp_path):
     cases = drawn_digits(tmp_path)
     result = run("predict.py", *[path for path, _ in cases], "--json",
@@ -211,6 +214,7 @@ def test_predict_reads_most_drawn_digits_correctly(trained, tmp_path):
     assert [pair[0] for pair in item["top3"]][0] == item["predicted"]
 
 
+@pytest.mark.slow
 def test_predict_reads_realistic_pictures(trained, tmp_path, mnist):
     """Thin Paint-style lines, tiny 28x28 drawings, serif 1s, fonts, photos (see
     realistic_pictures): the issue asks 97.5% of such pictures of the deeper CNN."""
@@ -243,6 +247,7 @@ def number_photo(text, seed=0, spacing=40):
         ImageFilter.GaussianBlur(1.0))
 
 
+@pytest.mark.slow
 def test_predict_reads_a_photo_of_a_number_left_to_right(trained, tmp_path):
     number_photo("1984").save(tmp_path / "year.jpg", quality=85)
     draw_digit(3).save(tmp_path / "three.png")
@@ -292,6 +297,7 @@ def test_thin_lines_on_a_large_canvas_stay_whole():
         assert runs == 2, (row, ring.astype(int))
 
 
+@pytest.mark.slow
 def test_predict_default_model_test_index_show_and_bad_files(trained, tmp_path):
     draw_digit(3).save(tmp_path / "three.png")
     (tmp_path / "notes.png").write_text("not a picture")

@@ -24,8 +24,16 @@ def small_npz(tmp_path_factory, mnist):
     return path
 
 
-def command(output, data, arch, *extra):
-    return [sys.executable, "train_cnn.py", "--arch", arch, "--epochs", str(EPOCHS),
+# One strong test per kind of model: plain dense layers (logreg, MLP), a CNN, and a CNN with
+# random augmentation, batch normalisation and dropout (modern), each killed at another point.
+KINDS = {"logreg": "right after a checkpoint", "mlp": "during epoch 1",
+         "deeper": "during the last epoch", "modern": "during the last epoch"}
+
+
+def command(output, data, kind, *extra):
+    script = ["train_cnn.py", "--arch", kind] if kind in ("deeper", "modern") else [
+        f"train_{kind}.py"]
+    return [sys.executable, *script, "--epochs", str(EPOCHS),
             "--batch-size", "64", "--validation-split", "0.1", "--no-plot",
             "--data", str(data), "--output", str(output), *extra]
 
@@ -39,12 +47,12 @@ def uninterrupted(tmp_path_factory, small_npz):
     """Each model trained once without interruption: what every resumed run must equal."""
     folder = tmp_path_factory.mktemp("whole")
     found = {}
-    for arch in ("deeper", "modern"):
-        result = subprocess.run(command(folder / f"{arch}.h5", small_npz, arch, "--quiet"),
+    for kind in KINDS:
+        result = subprocess.run(command(folder / f"{kind}.h5", small_npz, kind, "--quiet"),
                                 cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
-        found[arch] = (weights(folder / f"{arch}.h5"),
-                       json.loads((folder / f"{arch}.json").read_text()))
+        found[kind] = (weights(folder / f"{kind}.h5"),
+                       json.loads((folder / f"{kind}.json").read_text()))
     return found
 
 
@@ -63,30 +71,38 @@ def kill_when(process, state_path, point):
     process.wait()
 
 
-@pytest.mark.parametrize("arch", ["deeper", "modern"])
-@pytest.mark.parametrize("point", ["during epoch 1", "right after a checkpoint",
-                                   "during the last epoch"])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
 def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, small_npz, uninterrupted,
-                                                            arch, point):
-    output = tmp_path / f"{arch}.h5"
-    state_path = tmp_path / f"{arch}.ckpt.json"
-    process = subprocess.Popen(command(output, small_npz, arch), cwd=ROOT, text=True,
+                                                            kind):
+    from mnistkit.score.evaluation import evaluate_model
+
+    point = KINDS[kind]
+    output = tmp_path / f"{kind}.h5"
+    state_path = tmp_path / f"{kind}.ckpt.json"
+    process = subprocess.Popen(command(output, small_npz, kind), cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     kill_when(process, state_path, point)
     assert not output.exists()
+    killed_at = json.loads(state_path.read_text())["epoch"] if state_path.exists() else 0
 
-    resumed = subprocess.run(command(output, small_npz, arch, "--resume"), cwd=ROOT,
+    resumed = subprocess.run(command(output, small_npz, kind, "--resume"), cwd=ROOT,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    expected_weights, expected_record = uninterrupted[arch]
+    assert (f"after epoch {killed_at}" if killed_at else "starting afresh") in resumed.stdout
+    expected_weights, expected_record = uninterrupted[kind]
     got = weights(output)
     assert all(np.array_equal(a, b) for a, b in zip(got, expected_weights, strict=True))
     record = json.loads(output.with_suffix(".json").read_text())
     assert record["test"] == {**expected_record["test"], "seconds": record["test"]["seconds"]}
-    assert record["history"] == expected_record["history"]
-    assert not state_path.exists()
+    assert record["history"] == expected_record["history"] and record["epochs_run"] == EPOCHS
+    assert not state_path.exists() and not output.with_suffix(".ckpt.npz").exists()
+    with np.load(small_npz) as data:  # the resumed model is a whole, loadable model
+        assert evaluate_model(load_model_file(output), data["x_test"], data["y_test"]
+                              ).accuracy == record["test"]["accuracy"]
 
 
+@pytest.mark.slow
 def test_resume_with_a_damaged_record_is_refused_in_one_line(tmp_path, small_npz):
     output = tmp_path / "deeper.h5"
     process = subprocess.Popen(command(output, small_npz, "deeper", "--epochs", "20"),

@@ -19,33 +19,7 @@ def start(output, data, *argv):
         stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
 
 
-def test_killed_run_resumes_from_its_checkpoint(tmp_path, medium_npz, mnist):
-    output = tmp_path / "mlp.h5"
-    state = tmp_path / "mlp.ckpt.json"
-    process = start(output, medium_npz, "--epochs", "3")
-    wait_for_epoch(state, 1, process)
-    process.send_signal(signal.SIGKILL)  # in epoch 2 of 3: no cleanup of any kind runs
-    process.wait()
-    assert not output.exists()
-    assert json.loads(state.read_text())["epoch"] == 1
-
-    resumed = start(output, medium_npz, "--epochs", "3", "--resume")
-    stdout, stderr = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, stderr
-    assert "resuming from" in stdout and "after epoch 1" in stdout
-    record = json.loads(output.with_suffix(".json").read_text())
-    assert len(record["history"]["loss"]) == 3 and record["epochs_run"] == 3
-    assert not state.exists() and not (tmp_path / "mlp.ckpt.keras").exists()
-
-    uninterrupted = start(tmp_path / "whole.h5", medium_npz, "--epochs", "3", "--quiet")
-    assert uninterrupted.wait(timeout=300) == 0
-    whole = json.loads((tmp_path / "whole.json").read_text())
-    assert abs(record["test"]["accuracy"] - whole["test"]["accuracy"]) < 0.01
-    reloaded = load_model_file(output)  # the resumed model is a whole, loadable model
-    assert evaluate_model(reloaded, mnist.test_images, mnist.test_labels).accuracy == \
-        record["test"]["accuracy"]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,status,word", [(signal.SIGINT, 130, "interrupted"),
                                                 (signal.SIGTERM, 143, "terminated")])
 def test_signals_stop_cleanly_and_keep_the_old_model(tmp_path, medium_npz, signum, status, word):
@@ -65,6 +39,7 @@ def test_signals_stop_cleanly_and_keep_the_old_model(tmp_path, medium_npz, signu
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_output_leave_one_complete_model(tmp_path, medium_npz, mnist):
     output = tmp_path / "mlp.h5"
     runs = [start(output, medium_npz, "--epochs", "1", "--quiet", "--seed", str(seed))
@@ -78,6 +53,7 @@ def test_two_runs_on_one_output_leave_one_complete_model(tmp_path, medium_npz, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.h5", "mlp.json", "mlp.png"]
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path, medium_npz):
     output = tmp_path / "mlp.h5"
     process = start(output, medium_npz, "--epochs", "20", "--quiet")

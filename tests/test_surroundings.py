@@ -166,6 +166,7 @@ def bare_server():
     (b"GET /__init__.py HTTP/1.1\r\n\r\n", 404),
     (b"GET /../server.py HTTP/1.1\r\n\r\n", 404),
     (b"POST /api/predict HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 411),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # TLS to a plain port
 ])
 def test_every_malformed_request_gets_a_4xx(bare_server, raw, status):
     host, port = bare_server.server_address[:2]
@@ -304,3 +305,45 @@ def test_int64_labels_are_labels(tmp_path, small_mnist):
     loaded = load_mnist(path)
     assert loaded.train_labels.dtype == np.uint8
     np.testing.assert_array_equal(loaded.test_labels, small_mnist.test_labels)
+
+
+# ------------------------------------------------------------------ the page's answer
+def test_the_page_answers_from_every_model_most_accurate_first(tmp_path):
+    """One picture, three hosted models: one fails to load, one has a record it cannot use."""
+    from PIL import Image
+
+    from mnistkit.page.answers import answer
+    from mnistkit.prepare.pictures import ImageError
+    from mnistkit.score.reading import PictureReader
+    from mnistkit.score.workers import HostedModel
+
+    class Host:
+        models = [HostedModel("worse.h5", record={"test": {"accuracy": 0.9}}),
+                  HostedModel("broken.h5", error="not a Keras model file"),
+                  HostedModel("better.h5", record={"test": {"accuracy": 0.99}}),
+                  HostedModel("odd.h5", record={"test": {"accuracy": "high"}})]
+
+        @staticmethod
+        def predict(path, digits):
+            assert digits.dtype == np.uint8 and digits.shape[1:] == (28, 28)
+            probabilities = np.full((len(digits), 10), 0.01)
+            probabilities[:, 7 if path == "better.h5" else 1] = 0.91
+            return probabilities
+
+    canvas = np.zeros((120, 300), np.uint8)
+    canvas[20:100, 40:50] = canvas[20:100, 200:210] = 255  # two digits written apart
+    buffer = tmp_path / "two.png"
+    Image.fromarray(canvas).save(buffer)
+    reader = PictureReader()
+    try:
+        result = answer(Host(), reader, buffer.read_bytes())
+        with pytest.raises(ImageError, match="^the picture: "):
+            answer(Host(), reader, b"not a picture")
+    finally:
+        reader.close()
+    assert [entry["file"] for entry in result["models"]] == [
+        "better.h5", "worse.h5", "odd.h5", "broken.h5"]
+    assert [entry.get("reading") for entry in result["models"]] == ["77", "11", "11", None]
+    assert result["models"][2]["accuracy"] is None and result["models"][3]["error"]
+    assert not result["agree"] and len(result["inputs"]) == 2
+    assert result["input"].startswith("data:image/png;base64,")

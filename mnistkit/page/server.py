@@ -56,6 +56,14 @@ class Handler(BaseHTTPRequestHandler):
     # for the client's delayed ACK: 40 ms added to every answer.
     disable_nagle_algorithm = True
 
+    # A garbled request line is answered with a status line too, not as HTTP/0.9 (body only).
+    default_request_version = "HTTP/1.0"
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a bad request line, headers too long) as JSON too."""
+        self.close_connection = True
+        self._error(HTTPStatus(code), message or HTTPStatus(code).phrase)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
         pass  # a line per request would bury the address the user needs to read
 
