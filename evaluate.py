@@ -8,17 +8,30 @@ saved by Keras 2 / tf.keras (their configs are repaired; stored Python code is n
 each model gets the images in the layout its input declares, (784,), (28, 28), (28, 28, 1)
 or (1, 28, 28), also with 3 channels or padded to 32x32, at the pixel scale it was trained
 on (--pixels auto finds it on training images). A score near chance gets a warning; files
-that cannot be evaluated get a row saying why.
+that cannot be evaluated get a row saying why. Each accuracy comes with its 95% interval,
+each pair of models with an exact McNemar test (which differences are real), each model with
+its calibration (ECE) and cost (ms per image); --corruptions adds MNIST-C's 15 corruptions.
 Exit status: 0 if all were evaluated, 1 if some failed, 2 if none could be.
 """
+
+from __future__ import annotations
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnistkit.cli import add_pixels_flag, positive_float_at_most
 from mnistkit.files.records import MODELS_DIR, find_models
+
+if TYPE_CHECKING:  # NumPy and the data module load only when needed: --help answers at once
+    import numpy as np
+
+    from mnistkit.files.data import Mnist
+
+TIMEOUT = 60.0  # seconds a file may take to load and be scored
+CORRUPTED_TIMEOUT = 16 * TIMEOUT  # with --corruptions: the test set and 15 corrupted copies
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,14 +47,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also write the results to FILE as JSON (default: off)")
     parser.add_argument("--report", type=Path, default=None, metavar="DIR",
                         help="also write DIR/report.md with confusion matrices, galleries of "
-                             "mistakes, per-digit accuracy and a comparison chart (default: off)")
+                             "mistakes, per-digit accuracy, a comparison chart, the paired "
+                             "tests, a reliability diagram and the cost table (default: off)")
     parser.add_argument("--ensemble", action="store_true",
                         help="add a row for the average of the models' probabilities")
+    parser.add_argument("--corruptions", action="store_true",
+                        help="also score each model on the test set under MNIST-C's 15 "
+                             "corruptions (built once, about a minute, then cached)")
     add_pixels_flag(parser)
-    parser.add_argument("--timeout", type=positive_float_at_most(86_400), default=60.0,
+    parser.add_argument("--timeout", type=positive_float_at_most(86_400), default=None,
                         metavar="SECONDS",
                         help="time a file may take to load and score before its row says it "
-                             "hangs (default: 60)")
+                             f"hangs (default: {TIMEOUT:g}; {CORRUPTED_TIMEOUT:g} with "
+                             "--corruptions, which scores 16 test sets)")
     parser.add_argument("--memory-limit", type=positive_float_at_most(4096), default=6.0,
                         metavar="GB",
                         help="memory (address space) the process reading a model may use "
@@ -76,11 +94,12 @@ def main(argv=None) -> int:
         return 2
 
     from mnistkit.files.data import DataError, load_mnist
-    from mnistkit.files.saving import write_json
     from mnistkit.report.table import ensemble_row, evaluate_files, markdown_table
 
     try:
         mnist = load_mnist(args.data)
+        if args.corruptions:
+            mnist = with_corruptions(mnist)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -88,7 +107,9 @@ def main(argv=None) -> int:
     probabilities = {} if args.ensemble or args.report else None
     rows, about = evaluate_files(paths, mnist, trust_code=args.trust_code,
                                  keep_probabilities=probabilities, pixels=args.pixels,
-                                 timeout=args.timeout, memory_gb=args.memory_limit)
+                                 timeout=args.timeout or (CORRUPTED_TIMEOUT if args.corruptions
+                                                          else TIMEOUT),
+                                 memory_gb=args.memory_limit)
     evaluated = [row for row in rows if row.error is None]
     if args.ensemble and len(evaluated) > 1:
         ensemble = ensemble_row(rows, probabilities, mnist.test_labels)
@@ -98,23 +119,64 @@ def main(argv=None) -> int:
     print(markdown_table(rows))
     print(f"\n{len(evaluated)} of {len(paths)} models evaluated on {len(mnist.test_labels):,} "
           f"test images in {time.perf_counter() - started:.1f} s ({about['device']})")
+    pairs = print_comparisons(rows, mnist.test_labels)
     try:
-        if args.json:
-            write_json({"data": mnist.source, "device": about["device"],
-                        "versions": about["versions"],
-                        "models": [row.as_dict() for row in rows]}, args.json)
-            print(f"wrote {args.json}")
-        if args.report and evaluated:
-            from mnistkit.report.document import write_report
-
-            written = write_report(rows, probabilities, mnist, args.report, about["device"])
-            print(f"wrote {written}")
+        write_outputs(args, rows, probabilities, mnist, about, pairs)
     except OSError as error:  # a full disk, or a folder that changed meanwhile
         print(f"error: could not write the results: {error}", file=sys.stderr)
         return 2
     if not evaluated:
         return 2
     return 1 if len(evaluated) < len(paths) else 0
+
+
+def print_comparisons(rows: list, labels: np.ndarray) -> list:
+    """The paired test of every two models, which differences are real said in words."""
+    from mnistkit.report.table import comparison_lines, comparisons
+
+    pairs = comparisons(rows, labels)
+    if pairs:
+        print("\nPaired on the same images (exact McNemar test; real: p < 0.05):")
+        print("\n".join(f"- {line}" for line in comparison_lines(rows, pairs)))
+    return pairs
+
+
+def with_corruptions(mnist: Mnist) -> Mnist:
+    """MNIST with the path of its 15 corrupted test sets, built the first time and cached:
+    the workers read them from there rather than through their pipe."""
+    from mnistkit.files.data import DataError
+    from mnistkit.prepare.corruptions import CORRUPTIONS, CorruptedMnist, cached_corruptions
+
+    started = time.perf_counter()
+    try:
+        path, built = cached_corruptions(mnist.test_images)
+    except OSError as error:  # the cache folder unwritable, or a full disk
+        raise DataError(f"--corruptions: could not build the corrupted test sets: "
+                        f"{error}") from None
+    if built:
+        print(f"built the {len(CORRUPTIONS)} corrupted test sets in "
+              f"{time.perf_counter() - started:.0f} s, cached in {path}")
+    return CorruptedMnist(mnist.train_images, mnist.train_labels, mnist.test_images,
+                          mnist.test_labels, mnist.source, corrupted=str(path))
+
+
+def write_outputs(args: argparse.Namespace, rows: list, probabilities: dict | None, mnist,
+                  about: dict, pairs: list) -> None:
+    """--json and --report, each written whole or not at all."""
+    from mnistkit.files.saving import write_json
+
+    if args.json:
+        write_json({"data": mnist.source, "device": about["device"],
+                    "versions": about["versions"],
+                    "models": [row.as_dict() for row in rows],
+                    "comparisons": [pair.as_dict() for pair in pairs]}, args.json)
+        print(f"wrote {args.json}")
+    if args.report and any(row.error is None for row in rows):
+        from mnistkit.report.document import write_report
+
+        written = write_report(rows, probabilities, mnist, args.report, about["device"],
+                               pairs)
+        print(f"wrote {written}")
 
 
 if __name__ == "__main__":

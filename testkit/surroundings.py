@@ -223,7 +223,7 @@ def sweep_checkpoints(kit: Kit, folder: Path) -> list[Result]:
         "history.loss = 5": with_state(history={**second["history"], "loss": 5}),
         'history.loss = ["x"]': with_state(history={**second["history"], "loss": ["x", "y"]}),
         "state nested 100,000 deep": (pairs[2][0], b"[" * 100_000 + b"]" * 100_000),
-        "npz header of 2**40 floats": _forged(pairs[2], second),
+        "npz header of 2**40 floats": forged_checkpoint(pairs[2], second),
         "the intact pair": pairs[2],
     }
     results = []
@@ -240,7 +240,7 @@ def sweep_checkpoints(kit: Kit, folder: Path) -> list[Result]:
     return results
 
 
-def _forged(pair: tuple[bytes, bytes], state: dict) -> tuple[bytes, bytes]:
+def forged_checkpoint(pair: tuple[bytes, bytes], state: dict) -> tuple[bytes, bytes]:
     """The pair with the first variable's .npy header claiming 2**40 floats; the state's
     checksum follows the forged file, as a careful forger's would."""
     import hashlib

@@ -92,6 +92,64 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert "| 0-1 (auto) |" in result.stdout and "warning: near chance" in result.stdout
 
 
+def test_json_says_how_sure_how_calibrated_and_how_costly(model_dir, tmp_path):
+    results, report = tmp_path / "two.json", tmp_path / "report"
+    result = evaluate(model_dir / "logreg.h5", model_dir / "cnn.h5", "--json", results,
+                      "--report", report)
+    assert result.returncode == 0, result.stderr
+    assert results.stat().st_size < 20_000  # no per-image arrays in the JSON
+    data = json.loads(results.read_text())
+    rows = data["models"]
+    for row in rows:
+        low, high = row["interval"]
+        assert low < row["accuracy"] < high and high - low < 0.03  # 10,000 images: narrow
+        assert 0 <= row["ece"] < 0.5 and row["nll"] == row["loss"]
+        assert row["bytes"] == (model_dir / row["path"].rsplit("/", 1)[-1]).stat().st_size
+        assert 0 < row["latency"]["ms_per_image_batch1"] < 1000
+        assert row["latency"]["images_per_second_batch1000"] > 100
+        assert row["corruption_accuracy"] is None and row["mean_corruption_accuracy"] is None
+        assert "predicted" not in row
+        assert f"{row['interval'][0]:.4f}–{row['interval'][1]:.4f} | {row['ece']:.4f}" \
+            in result.stdout
+
+    (pair,) = data["comparisons"]  # two models: one pair, the better one first
+    assert (pair["a"], pair["b"]) == (rows[0]["file"], rows[1]["file"])
+    right = [row["total"] - row["errors"] for row in rows]
+    assert pair["only_a"] - pair["only_b"] == right[0] - right[1]  # only the discordant count
+    assert 0 < pair["p_value"] <= 1 and pair["real"] == (pair["p_value"] < 0.05)
+    assert f"- {pair['verdict']}" in result.stdout
+    assert pair["verdict"].startswith(("cnn.h5 beats logreg.h5", "logreg.h5 beats cnn.h5",
+                                       "cnn.h5 and logreg.h5: no real difference",
+                                       "logreg.h5 and cnn.h5: no real difference"))
+
+    text = (report / "report.md").read_text()
+    for heading in ("## Which differences are real", "## Calibration", "## Cost"):
+        assert heading in text
+    assert "## Corrupted images" not in text  # only with --corruptions
+    for picture in ("reliability.png", "disagreements.png"):
+        assert (report / picture).stat().st_size > 1000 and f"]({picture})" in text
+    assert json.loads((report / "report.json").read_text())["comparisons"] == [pair]
+
+
+@pytest.mark.slow  # the first run builds the 15 corrupted test sets (about a minute)
+def test_corruptions_give_each_model_its_accuracy_under_each(model_dir, tmp_path):
+    results = tmp_path / "corrupted.json"
+    result = evaluate(model_dir / "logreg.h5", "--corruptions", "--json", results)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(results.read_text())["models"]
+    accuracies = row["corruption_accuracy"]
+    assert list(accuracies) == ["shot_noise", "impulse_noise", "glass_blur", "motion_blur",
+                                "shear", "scale", "rotate", "brightness", "translate",
+                                "stripe", "fog", "spatter", "dotted_line", "zigzag",
+                                "canny_edges"]
+    assert all(0 <= value <= 1 for value in accuracies.values())
+    assert row["mean_corruption_accuracy"] == pytest.approx(np.mean(list(accuracies.values())))
+    assert row["mean_corruption_accuracy"] < row["accuracy"]  # corrupted digits are harder
+    assert accuracies["translate"] < row["accuracy"] - 0.2  # a single layer cannot follow
+    assert "| corrupted |" in result.stdout
+    assert f"| {row['mean_corruption_accuracy']:.4f} |" in result.stdout
+
+
 def test_accuracy_matches_what_training_reported(model_dir):
     record = json.loads((model_dir / "logreg.json").read_text())
     result = evaluate(model_dir / "logreg.h5", "--json", model_dir / "one.json")
@@ -107,6 +165,7 @@ def test_ensemble_row_averages_the_models(model_dir, small_mnist):
     assert "| ensemble of 2 |" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_folder_stands_for_its_models(model_dir, tmp_path):
     result = evaluate(model_dir, "--json", tmp_path / "all.json")
     assert result.returncode == 1  # the folder holds the broken files too

@@ -1,4 +1,5 @@
-"""``evaluate.py --report DIR``: pictures per model, one comparison chart, report.md and JSON."""
+"""``evaluate.py --report DIR``: pictures per model, comparison charts, the paired tests,
+calibration, cost and corrupted-image accuracy, report.md and JSON."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.files.saving import write_json
 from mnistkit.report import plots
 from mnistkit.report.table import Row, markdown_table
+from mnistkit.score.statistics import Comparison, reliability
 
 
 def confusion(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -22,8 +24,10 @@ def confusion(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
-                 folder: Path, device: str) -> Path:
-    """Write the report's pictures, ``report.md`` and ``report.json`` into ``folder``."""
+                 folder: Path, device: str, pairs: list[Comparison] | None = None) -> Path:
+    """Write the report's pictures, ``report.md`` and ``report.json`` into ``folder``;
+    ``pairs`` are the paired tests between the models (evaluate.py's comparisons)."""
+    pairs = pairs or []
     folder.mkdir(parents=True, exist_ok=True)
     evaluated = [row for row in rows if row.error is None]
     stems = _unique_stems(evaluated)
@@ -54,7 +58,8 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
 
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     write_json({"created": created, "device": device, "data": mnist.source,
-                "test_images": len(mnist.test_labels), "models": models},
+                "test_images": len(mnist.test_labels), "models": models,
+                "comparisons": [pair.as_dict() for pair in pairs]},
                folder / "report.json")
     (folder / "report.md").write_text("\n".join([
         "# MNIST model report", "",
@@ -63,8 +68,86 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
         markdown_table(rows), "",
         "## Accuracy per digit", "", _per_class_table(evaluated), "",
         "## Accuracy against size", "", "![accuracy against parameters](comparison.png)", "",
+        *_uncertainty_section(evaluated, probabilities, mnist, folder, pairs),
+        *_calibration_section(evaluated, probabilities, mnist.test_labels, folder),
+        *_cost_section(evaluated), *_corruption_section(evaluated),
         "## Each model", "", *sections]))
     return folder / "report.md"
+
+
+def _uncertainty_section(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
+                         folder: Path, pairs: list[Comparison]) -> list[str]:
+    """Which differences are real (every pair), and the images the two best read apart."""
+    names = {row.path: row.name for row in rows}
+    if not pairs:
+        return ["## Which differences are real", "",
+                "Each accuracy's 95% Wilson interval is in the table above; with one model "
+                "there is no pair to test.", ""]
+    lines = ["## Which differences are real", "",
+             "Each accuracy's 95% Wilson interval is in the table above. Each pair of models "
+             "on the same images, by the exact McNemar test (real: p < 0.05; no correction "
+             "for the number of pairs):", "",
+             "| A | B | only A right | only B right | p | verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {names.get(pair.a, pair.a)} | {names.get(pair.b, pair.b)} | {pair.only_a} | "
+              f"{pair.only_b} | {pair.p_value:.3g} | "
+              f"{pair.verdict(names.get(pair.a), names.get(pair.b))} |" for pair in pairs]
+    best = [row for row in rows if row.path in probabilities][:2]
+    if len(best) == 2:
+        plots.disagreements(mnist.test_images, mnist.test_labels,
+                            (best[0].name, best[1].name),
+                            tuple(probabilities[row.path].argmax(axis=1) for row in best),
+                            folder / "disagreements.png")
+        lines += ["", f"Where the two best, {best[0].name} (A) and {best[1].name} (B), read a "
+                  "test image differently:", "",
+                  "![images the two best models disagree on](disagreements.png)"]
+    return [*lines, ""]
+
+
+def _calibration_section(rows: list[Row], probabilities: dict[str, np.ndarray],
+                         labels: np.ndarray, folder: Path) -> list[str]:
+    """ECE and NLL per model, and one reliability diagram of them all."""
+    shown = [row for row in rows if row.path in probabilities]
+    plots.reliability_diagram({row.name: reliability(probabilities[row.path], labels)
+                               for row in shown}, folder / "reliability.png")
+    return ["## Calibration", "",
+            "| model | ECE (15 bins) | NLL |", "| --- | ---: | ---: |",
+            *[f"| {row.name} | {row.ece:.4f} | {row.nll:.4f} |" for row in shown], "",
+            "![reliability diagram](reliability.png)", ""]
+
+
+def _cost_section(rows: list[Row]) -> list[str]:
+    """Size and speed, as measured in the worker that scored each model."""
+    lines = ["## Cost", "", "Timed where the model was scored: the median of 50 single-image "
+             "calls, and the best of 3 batches of 1,000.", "",
+             "| model | params | bytes on disk | ms per image (batch 1) | "
+             "images/s (batch 1,000) |", "| --- | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        size = f"{row.bytes:,}" if row.bytes is not None else "–"
+        latency = row.latency or {}
+        one = latency.get("ms_per_image_batch1")
+        many = latency.get("images_per_second_batch1000")
+        lines.append(f"| {row.name} | {row.params:,} | {size} | "
+                     f"{f'{one:.2f}' if one is not None else '–'} | "
+                     f"{f'{many:,.0f}' if many is not None else '–'} |")
+    return [*lines, ""]
+
+
+def _corruption_section(rows: list[Row]) -> list[str]:
+    """Accuracy under each MNIST-C corruption, when evaluate.py ran with --corruptions."""
+    scored = [row for row in rows if row.corruption_accuracy]
+    if not scored:
+        return []
+    names = list(scored[0].corruption_accuracy)
+    lines = ["## Corrupted images (MNIST-C)", "",
+             "| corruption | " + " | ".join(row.name for row in scored) + " |",
+             "| --- |" + " ---: |" * len(scored)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{row.corruption_accuracy.get(name, float('nan')):.4f}" for row in scored) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{row.mean_corruption_accuracy:.4f}**"
+                                              for row in scored) + " |")
+    return [*lines, ""]
 
 
 def _per_class_table(rows: list[Row]) -> str:

@@ -1,4 +1,5 @@
-"""Pictures: training curves, confusion matrices, galleries of mistakes, model comparisons.
+"""Pictures: training curves, confusion matrices, galleries of mistakes, model comparisons,
+reliability diagrams and the images two models disagree on.
 
 Matplotlib draws off-screen (the Agg backend), so everything works with no display.
 Every function writes one PNG to the path it is given.
@@ -101,6 +102,49 @@ def accuracy_against_parameters(names: list[str], params: list[int], accuracies:
     axes.set_ylabel("test accuracy")
     axes.set_title("Test accuracy against model size")
     axes.grid(alpha=0.3, which="both")
+    _save(figure, path)
+
+
+def reliability_diagram(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                        path: Path) -> None:
+    """Accuracy against stated confidence per confidence bin, one line per model, for the
+    bins holding images: on the diagonal, a model is as sure as it is right."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 5))
+    axes.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for name, (counts, confidence, accuracy) in curves.items():
+        filled = counts > 0
+        axes.plot(confidence[filled], accuracy[filled], "o-", markersize=4, label=name)
+    axes.set_xlabel("confidence (highest probability), mean per bin")
+    axes.set_ylabel("accuracy in the bin")
+    axes.set_title("Reliability: 15 equal-width confidence bins")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    _save(figure, path)
+
+
+def disagreements(images: np.ndarray, labels: np.ndarray, names: tuple[str, str],
+                  predicted: tuple[np.ndarray, np.ndarray], path: Path, count: int = 25) -> None:
+    """The first ``count`` test images on which two models read different digits, with the
+    true digit and what each read."""
+    plt = _pyplot()
+    first, second = predicted
+    differ = np.flatnonzero(first != second)[:count]
+    columns = 5
+    rows = max(1, -(-len(differ) // columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.1 + 0.6),
+                                squeeze=False)
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, index in zip(grid.flat, differ, strict=False):
+        axes.imshow(images[index], cmap="gray_r")
+        axes.set_title(f"#{index}: true {labels[index]}\nA {first[index]}, B {second[index]}",
+                       fontsize=8)
+    figure.suptitle(f"A = {names[0]}, B = {names[1]}: "
+                    + (f"{int(np.sum(first != second))} images read differently"
+                       if len(differ) else "no image read differently"), fontsize=9)
     _save(figure, path)
 
 

@@ -11,7 +11,10 @@ from mnistkit.files.data import Mnist
 from mnistkit.files.records import read_record
 from mnistkit.read.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT
 from mnistkit.score.evaluation import Row, score
+from mnistkit.score.statistics import Comparison, compare_all
 from mnistkit.score.workers import score_files
+
+ALL_PAIRS_UP_TO = 5  # models; with more, the terminal names only neighbours in the ranking
 
 
 def evaluate_files(paths: list[Path], mnist: Mnist, trust_code: bool = False,
@@ -70,13 +73,18 @@ def describe_training(record: dict | None) -> str:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    """The rows as a Markdown table, readable in a terminal too."""
-    lines = ["| model | params | test accuracy | errors | test loss | eval s | pixels | training |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    """The rows as a Markdown table, readable in a terminal too: one line per model. The
+    corrupted column is there only when some row was scored on corrupted images."""
+    corrupted = any(row.mean_corruption_accuracy is not None for row in rows)
+    extra = " corrupted |" if corrupted else ""
+    lines = ["| model | params | test accuracy | errors | test loss | 95% interval | ECE | "
+             f"ms/image |{extra} eval s | pixels | training |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+             + " ---: |" * corrupted + " ---: | --- | --- |"]
     for row in rows:
         if row.error:
-            lines.append(f"| {cell(row.name)} | – | – | – | – | – | – | "
-                         f"error: {cell(row.error)} |")
+            lines.append(f"| {cell(row.name)} |" + " – |" * (9 + corrupted)
+                         + f" error: {cell(row.error)} |")
             continue
         scale = row.input_scale or "–"
         if row.scale_chosen_by == "auto":
@@ -84,10 +92,34 @@ def markdown_table(rows: list[Row]) -> str:
         notes = row.training or "–"
         if row.warning:
             notes = f"warning: {row.warning}" + (f"; {row.training}" if row.training else "")
+        interval = f"{row.interval[0]:.4f}–{row.interval[1]:.4f}" if row.interval else "–"
+        ece = f"{row.ece:.4f}" if row.ece is not None else "–"
+        latency = f"{row.latency['ms_per_image_batch1']:.2f}" if row.latency else "–"
+        mean = row.mean_corruption_accuracy
+        shown = (f" {mean:.4f} |" if mean is not None else " – |") if corrupted else ""
         lines.append(f"| {cell(row.name)} | {row.params:,} | {row.accuracy:.4f} | "
-                     f"{row.errors}/{row.total} | {row.loss:.4f} | {row.seconds:.2f} | "
-                     f"{scale} | {cell(notes)} |")
+                     f"{row.errors}/{row.total} | {row.loss:.4f} | {interval} | {ece} | "
+                     f"{latency} |{shown} {row.seconds:.2f} | {scale} | {cell(notes)} |")
     return "\n".join(lines)
+
+
+def comparisons(rows: list[Row], labels: np.ndarray) -> list[Comparison]:
+    """The exact McNemar test of every pair of evaluated rows, best first."""
+    return compare_all({row.path: row.predicted for row in rows if row.error is None},
+                       labels)
+
+
+def comparison_lines(rows: list[Row], pairs: list[Comparison]) -> list[str]:
+    """Which differences are real, in words: every pair for a few models, else each model
+    against the next in the ranking (every pair is in --json)."""
+    order = {row.path: place for place, row in enumerate(rows)}
+    names = {row.path: row.name for row in rows}
+    evaluated = len({pair.a for pair in pairs} | {pair.b for pair in pairs})
+    if evaluated > ALL_PAIRS_UP_TO:
+        ranked = sorted(order, key=order.get)
+        neighbours = set(zip(ranked, ranked[1:], strict=False))
+        pairs = [pair for pair in pairs if (pair.a, pair.b) in neighbours]
+    return [pair.verdict(names[pair.a], names[pair.b]) for pair in pairs]
 
 
 def cell(text: str) -> str:
@@ -103,8 +135,10 @@ def ensemble_row(rows: list[Row], probabilities: dict[str, np.ndarray],
     name = f"ensemble of {len(members)}"
     probabilities[name] = np.mean([probabilities[row.path] for row in members], axis=0)
     result = score(probabilities[name], labels)
-    return Row(path=name, params=sum(row.params for row in members),
-               accuracy=result.accuracy, errors=result.errors, total=result.total,
-               loss=result.loss, seconds=sum(row.seconds for row in members),
-               per_class_accuracy=result.per_class_accuracy, input_scale="each its own",
-               training="mean probability of " + ", ".join(row.name for row in members))
+    row = Row(path=name, params=sum(row.params for row in members),
+              seconds=sum(row.seconds for row in members), input_scale="each its own",
+              training="mean probability of " + ", ".join(row.name for row in members))
+    row.add_scores(result, probabilities[name], labels)
+    if all(member.bytes is not None for member in members):
+        row.bytes = sum(member.bytes for member in members)
+    return row

@@ -44,16 +44,23 @@ class Handler:
         return {"device": runtime.device(), "versions": runtime.versions(),
                 "backend": runtime.backend()}
 
-    def score(self, path: str, pixels: str, trust_code: bool, keep_probabilities: bool):
-        """evaluate.py's whole stage for one file: a (row, probabilities) pair. Keras' global
-        state (layer names, graphs) is reset after each file, so that nothing one file left
-        behind can touch the next one's row."""
+    def score(self, path: str, pixels: str, trust_code: bool,
+              keep_probabilities: bool) -> tuple[Row, np.ndarray | None]:
+        """evaluate.py's whole stage for one file: a (row, probabilities) pair, the row with
+        the model's cost timed here, where it ran, and with its accuracy on each corrupted
+        test set when the parent built them (``CorruptedMnist``). Keras' global state (layer
+        names, graphs) is reset after each file, so that nothing one file left behind can
+        touch the next one's row."""
         import keras
+
+        from mnistkit.prepare.corruptions import corrupted_sets
 
         try:
             row, probabilities = score_file(path, self.mnist, pixels=pixels,
                                             trust_code=trust_code,
-                                            keep_probabilities=keep_probabilities)
+                                            keep_probabilities=keep_probabilities,
+                                            measure_cost=True,
+                                            corruptions=corrupted_sets(self.mnist))
             if row.error and any(hint in row.error for hint in MEMORY_HINTS):
                 # The backend's allocators may keep what they got: the next file's row
                 # would fail too. The worker ends, and a fresh one takes the next file.

@@ -79,16 +79,7 @@ def train_and_evaluate(build_model: Callable[[TrainingConfig], object],
     it. Returns the run's record, the same dict that is written as JSON beside the model.
     Of several processes training together, only the first saves.
     """
-    checkpoint = Checkpoint(config.output)
-    outputs = [config.output, record_path(config.output), checkpoint.variables_path,
-               checkpoint.state_path, *filter(None, [curves_path(config)])]
-    check_targets(outputs)  # before minutes of training, not after them
-    check_record_is_ours(config.output)
-    if config.tensorboard:
-        try:
-            check_folder(config.tensorboard)
-        except OutputError as error:
-            raise OutputError(f"--tensorboard {error}") from None
+    _check_outputs(config)  # before minutes of training, not after them
     placement = devices.place(config)  # first: JAX's processes join before any computation
     runtime.seed_everything(config.seed)
     mnist = mnist or load_mnist(config.data)
@@ -96,6 +87,20 @@ def train_and_evaluate(build_model: Callable[[TrainingConfig], object],
         return _train(build_model, config, mnist, placement)
     finally:
         devices.release()
+
+
+def _check_outputs(config: TrainingConfig) -> None:
+    """OutputError unless every file the run writes can be written whole: the model, its
+    record (no other model's), curves, checkpoint, and the TensorBoard folder."""
+    checkpoint = Checkpoint(config.output)
+    check_targets([config.output, record_path(config.output), checkpoint.variables_path,
+                   checkpoint.state_path, *filter(None, [curves_path(config)])])
+    check_record_is_ours(config.output)
+    if config.tensorboard:
+        try:
+            check_folder(config.tensorboard)
+        except OutputError as error:
+            raise OutputError(f"--tensorboard {error}") from None
 
 
 def _train(build_model, config: TrainingConfig, mnist: Mnist,

@@ -1,0 +1,207 @@
+"""MNIST-C (Mu & Gilmer, 2019): the test set under 15 corruptions, built once and cached.
+
+Each corruption is written here from the paper's description with NumPy alone (the paper's
+code needs ImageMagick, OpenCV and scikit-image), at the one severity the paper chose for
+it, with its own fixed seed: the same test images always give the same corrupted ones.
+Every function takes float images in [0, 1] of shape (n, 28, 28) and returns the same.
+The drawing helpers are in ``corruption_ops``; the cache is checked on every read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.files.data import Mnist
+from mnistkit.prepare import corruption_ops as ops
+
+VERSION = 1  # raised whenever a corruption changes: the old cache is then ignored
+SEED = 2019  # the paper's year; each corruption draws from (SEED, its index)
+_NPY_HEADER_MAX = 4096  # np.save writes a header of 128 bytes; more means a foreign file
+
+
+def shot_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photon counting: a Poisson count at 3 photons for full ink."""
+    return np.clip(rng.poisson(x * 3.0) / 3.0, 0, 1)
+
+
+def impulse_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Salt and pepper on 17% of the pixels, half each."""
+    hit = rng.random(x.shape) < 0.17
+    return np.where(hit, (rng.random(x.shape) < 0.5).astype(x.dtype), x)
+
+
+def glass_blur(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur, shuffle neighbouring pixels twice, blur again."""
+    blurred = np.floor(ops.gaussian(x, 0.7) * 255) / 255  # rounded to bytes, as saved
+    return np.clip(ops.gaussian(ops.local_shuffle(blurred, rng, delta=1, rounds=2), 0.7), 0, 1)
+
+
+def motion_blur(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A camera moving 10 pixels at an angle within ±45°."""
+    angles = np.deg2rad(rng.uniform(-45, 45, len(x)))
+    return ops.motion_blur(x, angles, radius=10, sigma=3.0)
+
+
+def shear(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Slant by 0.4 radians either way, about the centre."""
+    amount = 0.4 * rng.choice([-1.0, 1.0], len(x))
+    linear = np.zeros((len(x), 2, 2))
+    linear[:, 0, 0] = 1
+    linear[:, 0, 1] = -np.sin(amount)
+    linear[:, 1, 1] = np.cos(amount)
+    return ops.affine(x, linear)
+
+
+def scale(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit shrunk to 70% about the centre."""
+    return ops.affine(x, np.broadcast_to(np.eye(2) / 0.7, (len(x), 2, 2)))
+
+
+def rotate(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Turned by 0.4 radians (about 23°) either way, about the centre."""
+    angle = 0.4 * rng.choice([-1.0, 1.0], len(x))
+    cos, sin = np.cos(angle), np.sin(angle)
+    return ops.affine(x, np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1))
+
+
+def brightness(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half the range added: the background turns mid grey."""
+    return np.clip(x + 0.5, 0, 1)
+
+
+def translate(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Moved 3 pixels along each axis, either way."""
+    out = np.zeros_like(x)
+    shifts = rng.choice([-3, 3], (len(x), 2))
+    for (rows, cols) in {tuple(shift) for shift in shifts}:
+        chosen = np.all(shifts == (rows, cols), axis=1)
+        out[chosen] = ops.shift(x[chosen], rows, cols)
+    return out
+
+
+def stripe(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The outer quarters inverted, the middle half left."""
+    out = x.copy()
+    out[:, :, :7] = 1 - out[:, :, :7]
+    out[:, :, 21:] = 1 - out[:, :, 21:]
+    return out
+
+
+def fog(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A plasma fractal cloud three times the ink's brightness, rescaled."""
+    cloud = ops.plasma(rng, len(x), decay=1.4)
+    peak = x.max(axis=(1, 2), keepdims=True)
+    return np.clip((x + 3.0 * cloud) * peak / (peak + 3.0), 0, 1)
+
+
+def spatter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blobs of dark grey mud where smoothed noise runs high."""
+    liquid = ops.gaussian(rng.normal(0.65, 0.3, x.shape), 1.0)
+    mud = ops.gaussian((liquid > 0.65).astype(x.dtype), 1.5)
+    mud[mud < 0.8] = 0
+    return np.clip(x * (1 - mud) + 63 / 255 * mud, 0, 1)
+
+
+def dotted_line(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A dashed line from the left edge to the right one."""
+    ends = rng.integers(0, 27, (len(x), 2))
+    lines = ops.segments(np.zeros(len(x)), ends[:, 0], np.full(len(x), 27.0), ends[:, 1])
+    dashes = (np.arange(28) // 2) % 2 == 1  # 2 pixels on, 2 off
+    return np.clip(x + lines * dashes, 0, 1)
+
+
+def zigzag(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A zigzag line across the digit, slightly tilted."""
+    return np.clip(x + ops.zigzags(rng, len(x)), 0, 1)
+
+
+def canny_edges(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Only the digit's outline, as Canny's edge detector finds it."""
+    return ops.canny(x, sigma=1.0, low=0.1, high=0.2)
+
+
+CORRUPTIONS = {function.__name__: function for function in (
+    shot_noise, impulse_noise, glass_blur, motion_blur, shear, scale, rotate, brightness,
+    translate, stripe, fog, spatter, dotted_line, zigzag, canny_edges)}
+
+
+def corrupt(name: str, images: np.ndarray) -> np.ndarray:
+    """The uint8 test ``images`` (n, 28, 28) under the corruption ``name``, as uint8."""
+    rng = np.random.default_rng([SEED, list(CORRUPTIONS).index(name)])
+    result = CORRUPTIONS[name](images.astype(np.float64) / 255, rng)
+    return np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+
+
+def build_all(images: np.ndarray) -> np.ndarray:
+    """Every corruption of ``images``: uint8, shape (15, n, 28, 28), in CORRUPTIONS' order."""
+    return np.stack([corrupt(name, images) for name in CORRUPTIONS])
+
+
+def cache_folder() -> Path:
+    """$MNISTKIT_CACHE, else mnistkit/ in the user's cache folder: never the repository."""
+    if os.environ.get("MNISTKIT_CACHE"):
+        return Path(os.environ["MNISTKIT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnistkit"
+
+
+def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
+    """The cache file of ``images``' corrupted sets, and whether it had to be built now.
+    The name holds a digest of the images and VERSION; a file that fails the checks of
+    :func:`open_cached` is rebuilt."""
+    digest = hashlib.sha256(f"{VERSION} {images.shape}".encode() + images.tobytes())
+    path = cache_folder() / f"mnist-c-v{VERSION}-{digest.hexdigest()[:16]}.npy"
+    with contextlib.suppress(ValueError, OSError):
+        open_cached(str(path), len(images))
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    built = build_all(images)
+    # Written aside, then renamed: a run that dies midway leaves no half file behind.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, built)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return path, True
+
+
+@functools.lru_cache(maxsize=2)
+def open_cached(path: str, count: int) -> np.ndarray:
+    """The cached sets, memory-mapped; ValueError unless the file is a regular file of the
+    right size holding uint8 of shape (15, count, 28, 28)."""
+    shape = (len(CORRUPTIONS), count, 28, 28)
+    expected = int(np.prod(shape))
+    size = os.stat(path).st_size  # checked before reading: a huge or tiny file is refused
+    if not Path(path).is_file() or not expected < size <= expected + _NPY_HEADER_MAX:
+        raise ValueError(f"{path}: not a cache of corrupted test sets")
+    data = np.load(path, mmap_mode="r", allow_pickle=False)
+    if data.shape != shape or data.dtype != np.uint8:
+        raise ValueError(f"{path}: holds {data.dtype} {data.shape}, not uint8 {shape}")
+    return data
+
+
+@dataclass(frozen=True)
+class CorruptedMnist(Mnist):
+    """MNIST and the path of its cached corrupted test sets, for the scoring workers."""
+
+    corrupted: str | None = None
+
+
+def corrupted_sets(mnist: Mnist | None) -> dict[str, np.ndarray] | None:
+    """{corruption: uint8 test images} when ``mnist`` carries a cache path, else None."""
+    path = getattr(mnist, "corrupted", None)
+    if not path:
+        return None
+    data = open_cached(path, len(mnist.test_images))
+    return {name: data[index] for index, name in enumerate(CORRUPTIONS)}
