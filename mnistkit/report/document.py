@@ -11,6 +11,7 @@ import numpy as np
 
 from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.files.saving import write_json
+from mnistkit.prepare.corruptions import corrupted_sets
 from mnistkit.report import plots
 from mnistkit.report.table import Row, markdown_table
 from mnistkit.score.statistics import Comparison, reliability
@@ -70,7 +71,7 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
         "## Accuracy against size", "", "![accuracy against parameters](comparison.png)", "",
         *_uncertainty_section(evaluated, probabilities, mnist, folder, pairs),
         *_calibration_section(evaluated, probabilities, mnist.test_labels, folder),
-        *_cost_section(evaluated), *_corruption_section(evaluated),
+        *_cost_section(evaluated), *_corruption_section(evaluated, mnist, folder),
         "## Each model", "", *sections]))
     return folder / "report.md"
 
@@ -133,13 +134,18 @@ def _cost_section(rows: list[Row]) -> list[str]:
     return [*lines, ""]
 
 
-def _corruption_section(rows: list[Row]) -> list[str]:
-    """Accuracy under each MNIST-C corruption, when evaluate.py ran with --corruptions."""
+def _corruption_section(rows: list[Row], mnist: Mnist, folder: Path) -> list[str]:
+    """Accuracy under each MNIST-C corruption, when evaluate.py ran with --corruptions, and
+    one test digit under each, so that a reader sees what each name means."""
     scored = [row for row in rows if row.corruption_accuracy]
-    if not scored:
+    sets = corrupted_sets(mnist)
+    if not scored or sets is None:
         return []
     names = list(scored[0].corruption_accuracy)
+    plots.corruption_gallery(mnist.test_images[0], {name: sets[name][0] for name in names},
+                             folder / "corruptions.png")
     lines = ["## Corrupted images (MNIST-C)", "",
+             "![test image 0 under each corruption](corruptions.png)", "",
              "| corruption | " + " | ".join(row.name for row in scored) + " |",
              "| --- |" + " ---: |" * len(scored)]
     for name in names:

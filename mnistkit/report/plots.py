@@ -170,3 +170,20 @@ def _save(figure, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100, format="png")
     _pyplot().close(figure)
+
+
+def corruption_gallery(clean: np.ndarray, corrupted: dict[str, np.ndarray], path: Path) -> None:
+    """One 28x28 digit as it is, then under each corruption, each titled with its name."""
+    plt = _pyplot()
+    pictures = {"clean": clean, **corrupted}
+    columns = 8
+    rows = -(-len(pictures) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5))
+    for axis, (name, image) in zip(axes.flat, pictures.items(), strict=False):
+        axis.imshow(image, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(name.replace("_", " "), fontsize=8)
+    for axis in axes.flat:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
