@@ -134,8 +134,12 @@ def test_json_says_how_sure_how_calibrated_and_how_costly(model_dir, tmp_path):
 @pytest.mark.slow  # the first run builds the 15 corrupted test sets (about a minute)
 def test_corruptions_give_each_model_its_accuracy_under_each(model_dir, tmp_path):
     results = tmp_path / "corrupted.json"
-    result = evaluate(model_dir / "logreg.h5", "--corruptions", "--json", results)
+    result = evaluate(model_dir / "logreg.h5", "--corruptions", "--json", results,
+                      "--report", tmp_path / "report")
     assert result.returncode == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Corrupted images" in report and "![test image 0 under each" in report
+    assert (tmp_path / "report" / "corruptions.png").read_bytes()[:4] == b"\x89PNG"
     (row,) = json.loads(results.read_text())["models"]
     accuracies = row["corruption_accuracy"]
     assert list(accuracies) == ["shot_noise", "impulse_noise", "glass_blur", "motion_blur",
