@@ -81,7 +81,7 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert "near chance" in by_name["cifar_shaped.h5"]["warning"]
     assert "does not take 28x28" in by_name["two_channels.h5"]["error"]
     assert "not 10 classes" in by_name["three_classes.h5"]["error"]
-    assert "not a Keras model file" in by_name["notes.h5"]["error"]
+    assert "not a model file: text" in by_name["notes.h5"]["error"]
     assert "truncated" in by_name["truncated.h5"]["error"]
 
     accuracies = [row["accuracy"] for row in rows if row["error"] is None]

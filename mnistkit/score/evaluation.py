@@ -19,7 +19,7 @@ import numpy as np
 from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.prepare.inputs import prepare_images
 from mnistkit.prepare.pixels import resolve_scale
-from mnistkit.read.loading import ModelError, io_shapes, load_model_file, reason
+from mnistkit.read.loading import ModelError, io_shapes, load_model, reason
 from mnistkit.score.statistics import expected_calibration_error, wilson_interval
 
 CHANCE_WARNING = 0.5  # below this an MNIST classifier is not being fed what it learned
@@ -96,6 +96,7 @@ class Row:
     """One model file's result, or the reason it has none."""
 
     path: str
+    format: str | None = None  # told by the content (mnistkit.read.sniffing.FORMATS)
     params: int | None = None
     accuracy: float | None = None
     errors: int | None = None
@@ -154,7 +155,7 @@ def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code:
     """
     row = Row(path=str(path))
     try:
-        model = load_model_file(path, trust_code=trust_code)
+        model, row.format = load_model(path, trust_code=trust_code)
         row.input_scale, row.scale_accuracies = resolve_scale(classifier(model), pixels, mnist)
         row.scale_chosen_by = "auto" if pixels == "auto" else "--pixels"
         result = evaluate_model(model, mnist.test_images, mnist.test_labels,
