@@ -182,7 +182,7 @@ def test_empty_models_folder_exits_2(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "evaluate.py")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "no .h5 or .keras models in models/" in result.stderr
+    assert "nothing to evaluate in models/" in result.stderr
 
 
 def test_stored_code_is_never_run(tmp_path, small_mnist):

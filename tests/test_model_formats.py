@@ -99,3 +99,24 @@ def test_a_keras_2_zip_gets_the_repairs_of_keras_2_files(tmp_path, keras_model, 
     inputs = small_mnist.test_images[:50, ..., None] / 255
     np.testing.assert_allclose(loaded.predict(inputs, verbose=0),
                                model.predict(inputs, verbose=0), atol=1e-5)
+
+
+# --- 2. a folder: a row for every entry ----------------------------------------------------
+
+def test_a_folder_lists_every_entry_but_records_hidden_files_and_checkpoints(tmp_path):
+    from mnistkit.files.records import find_models, folder_entries, model_files
+
+    for name in ("cnn.h5", "cnn.json", "cnn.png", "notes.txt", "manifest.json", ".cnn.h5.tmp",
+                 "run.ckpt.npz", "run.ckpt.json", "lite.tflite", "net.onnx", "no_suffix"):
+        (tmp_path / name).write_bytes(b"x")
+    for folder in ("export", "plain"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "export" / "saved_model.pb").write_bytes(b"")
+    listed = [path.name for path in folder_entries(tmp_path)]
+    assert listed == ["cnn.h5", "export", "lite.tflite", "manifest.json", "net.onnx",
+                      "no_suffix", "notes.txt", "plain"]
+    assert [path.name for path in model_files(tmp_path)] == [
+        "cnn.h5", "export", "lite.tflite", "net.onnx"]
+    # A SavedModel folder named is a model, not a folder to search
+    assert find_models([tmp_path / "export"]) == [tmp_path / "export"]
+    assert [path.name for path in find_models([tmp_path])] == listed
