@@ -120,3 +120,130 @@ def test_a_folder_lists_every_entry_but_records_hidden_files_and_checkpoints(tmp
     # A SavedModel folder named is a model, not a folder to search
     assert find_models([tmp_path / "export"]) == [tmp_path / "export"]
     assert [path.name for path in find_models([tmp_path])] == listed
+
+
+# --- 3-6. own exports of one model, damaged and hostile files, all in one folder -----------
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, keras_model, small_mnist):
+    """A folder with the CNN in every format, files that are damaged or must be refused, and
+    entries that are not models; evaluate.py's rows for it, by name, and the marker file the
+    file-writing models would write."""
+    from tests import model_exports as make
+
+    model, keras_path = keras_model
+    root = tmp_path_factory.mktemp("exports")
+    folder = root / "models"
+    folder.mkdir()
+    shutil.copy(keras_path, folder / "cnn.keras")
+    saved = make.export_saved_model(model, folder / "saved")
+    for kind in ("float", "batch1", "uint8"):
+        make.to_tflite(saved, folder / f"cnn_{kind}.tflite", kind, small_mnist.train_images)
+    for layout in ("nchw", "flat", "rgb"):
+        make.to_onnx(model, folder / f"{layout}.onnx", layout)
+    make.to_onnx(model, folder / "nhwc_logits.onnx", "nhwc", logits=True)
+
+    whole = (folder / "cnn_float.tflite").read_bytes()
+    (folder / "damaged.tflite").write_bytes(whole[:len(whole) // 2])
+    whole = (folder / "nchw.onnx").read_bytes()
+    (folder / "damaged.onnx").write_bytes(whole[:len(whole) // 2])
+    shutil.copytree(saved, folder / "damaged_saved")
+    whole = (saved / "saved_model.pb").read_bytes()
+    (folder / "damaged_saved" / "saved_model.pb").write_bytes(whole[:len(whole) // 2])
+    make.with_custom_domain(folder / "nchw.onnx", folder / "custom_domain.onnx")
+    (root / "secret.bin").write_bytes(bytes(40))
+    make.with_external_data(folder / "nchw.onnx", folder / "outside.onnx", "../secret.bin")
+    marker = root / "written"
+    make.writer_saved_model(marker, folder / "writes_file")
+    make.writer_tflite(marker, folder / "writes_file.tflite")
+    (folder / "notes.txt").write_text("not a model")
+    (folder / "plain").mkdir()
+    from tests.test_legacy import evaluate_json
+
+    rows, printed = evaluate_json(root, folder, codes=(1,))
+    return rows, printed, marker
+
+
+def test_a_folder_of_every_format_gives_one_row_per_entry(exports):
+    rows, printed, _ = exports  # evaluate.py exits 1: some failed
+    assert sorted(rows) == sorted([
+        "cnn.keras", "saved", "cnn_float.tflite", "cnn_batch1.tflite", "cnn_uint8.tflite",
+        "nchw.onnx", "flat.onnx", "rgb.onnx", "nhwc_logits.onnx", "damaged.tflite",
+        "damaged.onnx", "damaged_saved", "custom_domain.onnx", "outside.onnx", "writes_file",
+        "writes_file.tflite", "notes.txt", "plain"])
+    assert "9 of 18 models evaluated" in printed
+
+
+def test_every_export_scores_as_its_keras_original(exports):
+    rows, _, _ = exports
+    original = rows["cnn.keras"]
+    assert original["error"] is None and original["accuracy"] > 0.8
+    assert original["format"] == "keras"
+    for name, kind in (("saved", "saved_model"), ("cnn_float.tflite", "tflite"),
+                       ("cnn_batch1.tflite", "tflite"), ("nchw.onnx", "onnx"),
+                       ("flat.onnx", "onnx"), ("rgb.onnx", "onnx"),
+                       ("nhwc_logits.onnx", "onnx"), ("cnn_uint8.tflite", "tflite")):
+        row = rows[name]
+        assert row["error"] is None, (name, row["error"])
+        assert row["format"] == kind and row["total"] == 10_000
+        assert row["input_scale"] == "0-1", (name, row["scale_accuracies"])
+        tolerance = 0.01 if name == "cnn_uint8.tflite" else 0.0005  # int8 rounding
+        assert abs(row["accuracy"] - original["accuracy"]) <= tolerance, (name, row["accuracy"])
+        assert row["latency"]["ms_per_image_batch1"] > 0
+    # The parameters: the Keras count, read from each format's weights
+    for name in ("saved", "nchw.onnx"):
+        assert rows[name]["params"] == original["params"], name
+    assert original["params"] <= rows["cnn_float.tflite"]["params"] <= original["params"] + 8
+
+
+def test_damaged_and_hostile_files_get_a_reason_and_never_run(exports):
+    rows, _, marker = exports
+    reasons = {
+        "damaged.onnx": "damaged ONNX file",
+        "damaged_saved": "damaged saved_model.pb",
+        "custom_domain.onnx": "custom domain 'com.example.evil'",
+        "outside.onnx": "external data '../secret.bin' outside the model's folder: refused",
+        "writes_file": "SavedModel uses op WriteFile, which touches the world: refused",
+        "writes_file.tflite": "TFLite custom op WriteFile",
+        "notes.txt": "not a model file: text",
+        "plain": "not a model file: a folder without saved_model.pb",
+    }
+    for name, why in reasons.items():
+        assert rows[name]["accuracy"] is None and why in rows[name]["error"], rows[name]
+    damaged = rows["damaged.tflite"]["error"]  # the interpreter's own words, or its crash
+    assert "damaged TFLite file" in damaged or "crashed the model reader" in damaged
+    assert not marker.exists()  # refused before anything ran
+
+
+def test_a_missing_optional_package_is_named_in_one_line(monkeypatch, exports, tmp_path):
+    from mnistkit.read.onnx_files import load_onnx
+
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ModelError, match=r"needs onnxruntime and onnx \(pip install "
+                                         r"onnxruntime==1.32.0 onnx==1.23.2\)"):
+        load_onnx(tmp_path / "any.onnx")
+
+
+# --- the real files of other people --------------------------------------------------------
+
+@pytest.mark.slow
+def test_every_real_model_in_every_format_scores_as_its_authors_fed_it(tmp_path):
+    from tests.test_legacy import evaluate_json
+
+    if not REAL_FORMATS.is_dir():  # as tests/test_legacy.py: the real files live outside
+        pytest.skip(f"{REAL_FORMATS} is absent: the real other-people models live outside "
+                    "the repository")
+    rows, _ = evaluate_json(tmp_path, REAL_FORMATS, codes=(1,))  # manifest.json fails its row
+    manifest = json.loads((REAL_FORMATS / "manifest.json").read_text())
+    assert sorted(rows) == sorted([entry["file"] for entry in manifest] + ["manifest.json"])
+    assert "not a model file: text" in rows["manifest.json"]["error"]
+    kinds = {"keras": "keras", "savedmodel": "saved_model", "tflite": "tflite", "onnx": "onnx"}
+    for entry in manifest:
+        row = rows[entry["file"]]
+        assert row["error"] is None, (entry["file"], row["error"])
+        assert abs(row["accuracy"] - entry["accuracy_with_authors_input"]) <= 0.005, \
+            (entry["file"], row["accuracy"], row["input_scale"])
+        stated = entry["format"].lower().replace(" ", "").replace("tf1", "")
+        assert any(word in stated and row["format"] == kind for word, kind in kinds.items()), \
+            (entry["format"], row["format"])
+        assert row["warning"] is None
