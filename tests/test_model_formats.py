@@ -201,6 +201,7 @@ def test_damaged_and_hostile_files_get_a_reason_and_never_run(exports):
     reasons = {
         "damaged.onnx": "damaged ONNX file",
         "damaged_saved": "damaged saved_model.pb",
+        "damaged.tflite": "damaged TFLite file (its FlatBuffer ends early",
         "custom_domain.onnx": "custom domain 'com.example.evil'",
         "outside.onnx": "external data '../secret.bin' outside the model's folder: refused",
         "writes_file": "SavedModel uses op WriteFile, which touches the world: refused",
@@ -210,8 +211,6 @@ def test_damaged_and_hostile_files_get_a_reason_and_never_run(exports):
     }
     for name, why in reasons.items():
         assert rows[name]["accuracy"] is None and why in rows[name]["error"], rows[name]
-    damaged = rows["damaged.tflite"]["error"]  # the interpreter's own words, or its crash
-    assert "damaged TFLite file" in damaged or "crashed the model reader" in damaged
     assert not marker.exists()  # refused before anything ran
 
 

@@ -53,6 +53,7 @@ class TfliteRunner(Runner):
 def load_tflite(path: Path) -> TfliteRunner:
     import tensorflow as tf
 
+    check_flatbuffer(path.read_bytes())
     try:
         with warnings.catch_warnings():  # its deprecation notice is for TensorFlow's users
             warnings.simplefilter("ignore")
@@ -75,6 +76,23 @@ def load_tflite(path: Path) -> TfliteRunner:
         raise ModelError(f"damaged TFLite file ({' '.join(str(error).split())[:160]})") \
             from None
     return TfliteRunner(interpreter, inputs[0], outputs[0], _params(interpreter, operators))
+
+
+def check_flatbuffer(data: bytes) -> None:
+    """Walk the whole FlatBuffer in Python before the interpreter trusts it: the C++
+    interpreter follows its offsets unchecked, and a truncated file crashes it."""
+    import struct
+
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError):
+        raise ModelError("damaged TFLite file (its FlatBuffer ends early or points outside "
+                         "itself)") from None
+    for buffer in model.buffers or []:  # large models keep weights after the FlatBuffer
+        if (buffer.offset or 0) + (buffer.size or 0) > len(data):
+            raise ModelError("damaged TFLite file (a weight buffer lies beyond its end)")
 
 
 def _params(interpreter, operators: list[dict]) -> int:
