@@ -13,6 +13,7 @@ import pytest
 from mnistkit.read.errors import ModelError
 from mnistkit.read.loading import load_model
 from mnistkit.read.sniffing import detect_format
+from tests.conftest import ROOT
 
 REAL_FORMATS = Path(__file__).resolve().parents[2] / "shared" / "real-models" / "formats"
 
@@ -246,3 +247,35 @@ def test_every_real_model_in_every_format_scores_as_its_authors_fed_it(tmp_path)
         assert any(word in stated and row["format"] == kind for word, kind in kinds.items()), \
             (entry["format"], row["format"])
         assert row["warning"] is None
+
+
+def test_predict_and_draw_serve_every_format_through_the_worker_handler(exports, keras_model,
+                                                                         small_mnist):
+    """predict.py and draw.py load through the worker's Handler: ``load`` then ``predict``."""
+    from mnistkit.score.workers import Handler
+
+    model, _ = keras_model
+    images = small_mnist.test_images[:20]
+    expected = model.predict(images[..., None] / 255, verbose=0).argmax(axis=1)
+    folder = Path(exports[0]["cnn.keras"]["file"]).parent
+    handler = Handler(small_mnist)
+    for name in ("saved", "cnn_batch1.tflite", "cnn_uint8.tflite", "nhwc_logits.onnx"):
+        scale, params = handler.load(str(folder / name), "auto", False)
+        assert scale == "0-1" and params > 13_000
+        probabilities = handler.predict(str(folder / name), images)
+        assert probabilities.shape == (20, 10)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-3)  # logits too
+        assert (probabilities.argmax(axis=1) == expected).mean() >= 0.95, name
+
+
+def test_predict_py_reads_a_saved_model_folder(exports):
+    import subprocess
+    import sys
+
+    folder = Path(exports[0]["saved"]["file"])
+    result = subprocess.run([sys.executable, "predict.py", "--model", str(folder),
+                             "--test-index", "0"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "test image 0: 7 (true label 7)" in result.stdout
+    assert f"(model: {folder}, pixels 0-1)" in result.stdout
