@@ -132,3 +132,13 @@ def writer_tflite(marker: Path, path: Path) -> Path:
     converter.allow_custom_ops = True
     path.write_bytes(converter.convert())
     return path
+
+
+def with_open_output(source: Path, path: Path) -> Path:
+    """The ONNX model with its output's class axis left open (as some converters write it)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    model.graph.output[0].type.tensor_type.shape.dim[1].ClearField("dim_value")
+    path.write_bytes(model.SerializeToString())
+    return path

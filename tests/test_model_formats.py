@@ -143,6 +143,7 @@ def exports(tmp_path_factory, keras_model, small_mnist):
     for layout in ("nchw", "flat", "rgb"):
         make.to_onnx(model, folder / f"{layout}.onnx", layout)
     make.to_onnx(model, folder / "nhwc_logits.onnx", "nhwc", logits=True)
+    make.with_open_output(folder / "nchw.onnx", folder / "open_output.onnx")
 
     whole = (folder / "cnn_float.tflite").read_bytes()
     (folder / "damaged.tflite").write_bytes(whole[:len(whole) // 2])
@@ -169,10 +170,11 @@ def test_a_folder_of_every_format_gives_one_row_per_entry(exports):
     rows, printed, _ = exports  # evaluate.py exits 1: some failed
     assert sorted(rows) == sorted([
         "cnn.keras", "saved", "cnn_float.tflite", "cnn_batch1.tflite", "cnn_uint8.tflite",
-        "nchw.onnx", "flat.onnx", "rgb.onnx", "nhwc_logits.onnx", "damaged.tflite",
+        "nchw.onnx", "flat.onnx", "rgb.onnx", "nhwc_logits.onnx", "open_output.onnx",
+        "damaged.tflite",
         "damaged.onnx", "damaged_saved", "custom_domain.onnx", "outside.onnx", "writes_file",
         "writes_file.tflite", "notes.txt", "plain"])
-    assert "9 of 18 models evaluated" in printed
+    assert "10 of 19 models evaluated" in printed
 
 
 def test_every_export_scores_as_its_keras_original(exports):
@@ -183,7 +185,8 @@ def test_every_export_scores_as_its_keras_original(exports):
     for name, kind in (("saved", "saved_model"), ("cnn_float.tflite", "tflite"),
                        ("cnn_batch1.tflite", "tflite"), ("nchw.onnx", "onnx"),
                        ("flat.onnx", "onnx"), ("rgb.onnx", "onnx"),
-                       ("nhwc_logits.onnx", "onnx"), ("cnn_uint8.tflite", "tflite")):
+                       ("nhwc_logits.onnx", "onnx"), ("open_output.onnx", "onnx"),
+                       ("cnn_uint8.tflite", "tflite")):
         row = rows[name]
         assert row["error"] is None, (name, row["error"])
         assert row["format"] == kind and row["total"] == 10_000

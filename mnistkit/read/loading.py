@@ -63,8 +63,8 @@ def _load_keras(path: Path, kind: str, trust_code: bool):
             warnings.simplefilter("ignore", UserWarning)
             if kind == "h5" and legacy_files.written_by_keras_2(path):
                 model = legacy_files.load_keras_2_h5(path, trust_code)
-            elif kind == "keras" and not (version := legacy_files.zip_keras_version(path)
-                                          ).startswith("3."):
+            elif kind == "keras" and (version := legacy_files.zip_keras_version(path)
+                                      ).startswith(("1.", "2.")):
                 model = legacy_files.load_keras_2_zip(path, version, trust_code)
             else:
                 with _named_for_keras(path, ".h5" if kind == "h5" else ".keras") as named:

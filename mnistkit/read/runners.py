@@ -103,8 +103,3 @@ def fixed_dim(value) -> int | None:
     """A dimension as a number, or None where it is free (-1, 0, None, a symbolic name)."""
     return int(value) if isinstance(value, int | np.integer) and value > 0 else None
 
-
-def check_dims(dims: list[int | None], what: str) -> None:
-    """Refuse shapes no MNIST model has: more than 5 axes, or an axis over 10,000."""
-    if len(dims) > 5 or any(dim is not None and dim > 10_000 for dim in dims):
-        raise ModelError(f"{what} shape {tuple(dims)} is not one an MNIST model has")
