@@ -194,6 +194,9 @@ def test_every_export_scores_as_its_keras_original(exports):
         tolerance = 0.01 if name == "cnn_uint8.tflite" else 0.0005  # int8 rounding
         assert abs(row["accuracy"] - original["accuracy"]) <= tolerance, (name, row["accuracy"])
         assert row["latency"]["ms_per_image_batch1"] > 0
+    saved = Path(rows["saved"]["file"])
+    assert rows["saved"]["bytes"] == sum(path.stat().st_size for path in saved.rglob("*")
+                                         if path.is_file())
     # The parameters: the Keras count, read from each format's weights
     for name in ("saved", "nchw.onnx"):
         assert rows[name]["params"] == original["params"], name

@@ -182,13 +182,20 @@ def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code:
     if corrupted:
         row.mean_corruption_accuracy = float(np.mean(list(corrupted.values())))
     with contextlib.suppress(OSError):  # a file gone meanwhile: its size is unknown
-        row.bytes = os.path.getsize(path)
+        row.bytes = size_on_disk(Path(path))
     if row.accuracy < CHANCE_WARNING:
         tried = ("no pixel scale does better on training images" if pixels == "auto"
                  else f"pixels {row.input_scale}")
         row.warning = (f"near chance ({row.accuracy:.1%}; {tried}): trained on other data, "
                        "or fed the wrong input")
     return row, result.probabilities if keep_probabilities else None
+
+
+def size_on_disk(path: Path) -> int:
+    """A file's size; a SavedModel folder's, all the files in it."""
+    if not path.is_dir():
+        return os.path.getsize(path)
+    return sum(inner.stat().st_size for inner in path.rglob("*") if inner.is_file())
 
 
 def measure_latency(model, images: np.ndarray, scale: str) -> dict[str, float]:
