@@ -59,7 +59,9 @@ def test_formats_are_told_by_content_not_by_name(tmp_path, keras_model):
     with zipfile.ZipFile(tmp_path / "photos.keras", "w") as archive:
         archive.writestr("a.txt", "x")
     (tmp_path / "plain").mkdir()
-    for name, why in (("notes.h5", "not a model file: text"),
+    (tmp_path / "saved_model.pb").write_bytes(b"\x08\x01\x12\x10" + bytes(16))
+    for name, why in (("saved_model.pb", "a SavedModel's saved_model.pb; name the folder"),
+("notes.h5", "not a model file: text"),
                       ("empty.onnx", "not a model file: an empty file"),
                       ("photos.keras", "not a model file: a zip archive without config.json"),
                       ("plain", "not a model file: a folder without saved_model.pb")):

@@ -17,7 +17,10 @@ from mnistkit.read.errors import ModelError
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
 TFLITE_IDENTIFIER = b"TFL3"  # a FlatBuffer's file identifier sits at bytes 4-8
-MAX_ONNX_IR_VERSION = 32  # ONNX's IR version is 11 in 2025; a larger first varint is not ONNX
+# ONNX's IR version was 3 in ONNX 1.0 (2017) and is 11 in 2025: another first varint is not
+# ONNX (a SavedModel's saved_model.pb starts with its schema version, 1)
+ONNX_IR_VERSIONS = range(3, 33)
+SAVED_MODEL_PB = b"\x08\x01\x12"  # schema version 1, then the first meta graph
 
 # The formats, as a row's "format" says them, and what reads each.
 FORMATS = {"h5": "Keras HDF5", "keras": "Keras zip", "saved_model": "TensorFlow SavedModel",
@@ -44,6 +47,9 @@ def detect_format(path: str | Path) -> str:
         return _zip_format(path)
     if head[4:8] == TFLITE_IDENTIFIER:
         return "tflite"
+    if head.startswith(SAVED_MODEL_PB):
+        raise ModelError("not a model file by itself: a SavedModel's saved_model.pb; name the "
+                         "folder that holds it and its variables/")
     if _onnx_header(head):
         return "onnx"
     raise ModelError(f"not a model file: {_what(head)}, not HDF5, a .keras zip, TFLite, ONNX "
@@ -65,7 +71,7 @@ def _zip_format(path: Path) -> str:
 def _onnx_header(head: bytes) -> bool:
     """ONNX writes its ModelProto's fields in order, ``ir_version`` (field 1, a varint) first:
     the tag byte 0x08 and a small number. The ONNX reader parses the rest."""
-    return len(head) >= 2 and head[0] == 0x08 and 1 <= head[1] <= MAX_ONNX_IR_VERSION
+    return len(head) >= 2 and head[0] == 0x08 and head[1] in ONNX_IR_VERSIONS
 
 
 def _what(head: bytes) -> str:
