@@ -3,6 +3,7 @@ renamed, also written by Keras 2), TensorFlow SavedModel folders, TFLite and ONN
 real files of other people (../shared/real-models/formats) and own exports of one model."""
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -287,3 +288,96 @@ def test_predict_py_reads_a_saved_model_folder(exports):
     assert result.returncode == 0, result.stderr
     assert "test image 0: 7 (true label 7)" in result.stdout
     assert f"(model: {folder}, pixels 0-1)" in result.stdout
+
+
+# --- each reader's refusals, in detail ------------------------------------------------------
+
+def test_onnx_files_that_cannot_be_mnist_models_say_why(tmp_path, exports):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from tests import model_exports as make
+
+    def model(inputs, nodes, name):
+        graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, ["N", 10])])
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(helper.make_model(graph, opset_imports=[
+            helper.make_opsetid("", 13)]).SerializeToString())
+        return path
+
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])
+    cases = {
+        model([image, helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 784])],
+              [helper.make_node("Add", ["x", "z"], ["y"])], "two_inputs"):
+            "has 2 inputs and 1 outputs; expected one of each",
+        model([helper.make_tensor_value_info("x", TensorProto.STRING, ["N", 784])],
+              [helper.make_node("Identity", ["x"], ["y"])], "strings"):
+            "input 'x' is not a tensor of numbers",
+        model([helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+              [helper.make_node("Identity", ["x"], ["y"])], "no_shape"):
+            "'x' declares no shape",
+        model([image], [helper.make_node("Conv", ["x"], ["y"])], "bad_graph"):
+            "ONNX Runtime cannot run it",
+        make.with_external_data(Path(exports[0]["nchw.onnx"]["file"]),
+                                tmp_path / "missing.onnx", "bias.bin"):
+            "its external data 'bias.bin' is missing",
+    }
+    for path, why in cases.items():
+        with pytest.raises(ModelError, match=re.escape(why)):
+            load_model(path)
+    onnx.load(str(tmp_path / "two_inputs.onnx"))  # the files themselves are valid ONNX
+
+
+def test_saved_models_without_a_usable_graph_say_why(tmp_path, exports):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "saved_model.pb").write_bytes(b"")
+    unsigned = tmp_path / "unsigned"
+    unsigned.mkdir()
+    proto = saved_model_pb2.SavedModel()
+    proto.meta_graphs.add().meta_info_def.tags.append("serve")
+    (unsigned / "saved_model.pb").write_bytes(proto.SerializeToString())
+    no_variables = tmp_path / "no_variables"
+    shutil.copytree(exports[0]["saved"]["file"], no_variables)
+    shutil.rmtree(no_variables / "variables")
+    for path, why in ((empty, "saved_model.pb holds no graph"),
+                      (unsigned, "no signature of the SavedModel takes one 28x28 image and "
+                                 "gives 10 classes (signatures: none)"),
+                      (no_variables, "TensorFlow cannot load the SavedModel (signature "
+                                     "'serving_default': ")):
+        with pytest.raises(ModelError, match=re.escape(why)):
+            load_model(path)
+
+
+def test_tflite_files_that_cannot_be_read_say_why(tmp_path, exports):
+    import flatbuffers
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    good = Path(exports[0]["cnn_float.tflite"]["file"]).read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(good), 0)
+    model.buffers[-1].offset, model.buffers[-1].size = len(good) * 2, 16
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    (tmp_path / "beyond.tflite").write_bytes(bytes(builder.Output()))
+
+    two = tf.function(lambda a, b: tf.nn.softmax(a + b), input_signature=[
+        tf.TensorSpec([1, 784], tf.float32)] * 2)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([two.get_concrete_function()])
+    (tmp_path / "two_inputs.tflite").write_bytes(converter.convert())
+    for name, why in (("beyond.tflite", "a weight buffer lies beyond its end"),
+                      ("two_inputs.tflite", "has 2 inputs and 1 outputs; expected one of each")):
+        with pytest.raises(ModelError, match=re.escape(why)):
+            load_model(tmp_path / name)
+
+
+def test_files_over_the_size_bound_are_refused_unread(monkeypatch, exports):
+    from mnistkit.read import runners
+
+    monkeypatch.setattr(runners, "MAX_MODEL_BYTES", 1000)
+    for name in ("nchw.onnx", "cnn_float.tflite", "saved"):
+        with pytest.raises(ModelError, match="at most 1,000"):
+            load_model(exports[0][name]["file"])

@@ -132,7 +132,9 @@ def _dtype(value) -> np.dtype:
     import onnx
 
     try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
-    except (KeyError, TypeError):
-        raise ModelError(f"the ONNX model's input {value.name!r} is not a number tensor") \
-            from None
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+    except (KeyError, TypeError):  # an undefined element type
+        dtype = np.dtype(object)
+    if dtype.kind not in "fiu":
+        raise ModelError(f"the ONNX model's input {value.name!r} is not a tensor of numbers")
+    return dtype

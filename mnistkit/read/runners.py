@@ -44,9 +44,8 @@ class Runner:
         """Outputs for all ``inputs``, in batches of ``batch_size`` (Keras' signature)."""
         del verbose  # Keras' progress bar: nothing to show here
         inputs = np.asarray(inputs)
-        parts = [self.predict_on_batch(inputs[start:start + batch_size])
-                 for start in range(0, len(inputs), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, *self.output_shape[1:]))
+        return np.concatenate([self.predict_on_batch(inputs[start:start + batch_size])
+                               for start in range(0, len(inputs), batch_size)])
 
     def predict_on_batch(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs for one batch; a model built for a fixed batch size runs it piece by
@@ -80,11 +79,9 @@ def load_runner(path: Path, kind: str) -> Runner:
         from mnistkit.read.tflite_files import load_tflite
 
         return load_tflite(path)
-    if kind == "onnx":
-        from mnistkit.read.onnx_files import load_onnx
+    from mnistkit.read.onnx_files import load_onnx  # the one format left: "onnx"
 
-        return load_onnx(path)
-    raise ModelError(f"no reader for format {kind!r}")
+    return load_onnx(path)
 
 
 def cast_for(inputs: np.ndarray, dtype: np.dtype, scale: float = 0.0,

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.prepare.inputs import layout_for
+from mnistkit.read import runners
 from mnistkit.read.errors import ModelError
-from mnistkit.read.runners import MAX_MODEL_BYTES, Runner, cast_for, fixed_dim
+from mnistkit.read.runners import Runner, cast_for, fixed_dim
 from mnistkit.read.saved_model_ops import check_ops, reachable
 
 _NUMBER_TYPES = {1: np.float32, 2: np.float64, 19: np.float16, 4: np.uint8}  # DataType enum
@@ -74,11 +75,9 @@ def _read_proto(path: Path):
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
-    if path.is_symlink() or not path.is_file():
-        raise ModelError("its saved_model.pb is not a regular file")
-    if path.stat().st_size > MAX_MODEL_BYTES:
+    if path.stat().st_size > runners.MAX_MODEL_BYTES:
         raise ModelError(f"saved_model.pb has {path.stat().st_size:,} bytes; an MNIST model's "
-                         f"has at most {MAX_MODEL_BYTES:,}")
+                         f"has at most {runners.MAX_MODEL_BYTES:,}")
     proto = saved_model_pb2.SavedModel()
     try:
         proto.ParseFromString(path.read_bytes())
@@ -88,12 +87,11 @@ def _read_proto(path: Path):
 
 
 def _meta_graph(proto):
-    """The graph tagged for serving, as TensorFlow Serving would pick; else the only one."""
+    """The graph tagged for serving, as TensorFlow Serving would pick; else the first."""
     graphs = list(proto.meta_graphs)
-    serving = [graph for graph in graphs if "serve" in graph.meta_info_def.tags]
-    if not (serving or len(graphs) == 1):
-        raise ModelError(f"saved_model.pb holds {len(graphs)} graphs and none tagged 'serve'")
-    return (serving or graphs)[0]
+    if not graphs:
+        raise ModelError("saved_model.pb holds no graph")
+    return next((graph for graph in graphs if "serve" in graph.meta_info_def.tags), graphs[0])
 
 
 def choose_signature(meta_graph) -> tuple[str, object, str]:

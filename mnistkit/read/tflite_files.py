@@ -58,22 +58,18 @@ def load_tflite(path: Path) -> TfliteRunner:
         with warnings.catch_warnings():  # its deprecation notice is for TensorFlow's users
             warnings.simplefilter("ignore")
             interpreter = tf.lite.Interpreter(model_path=str(path))
-    except (ValueError, RuntimeError) as error:
-        raise ModelError(f"damaged TFLite file ({' '.join(str(error).split())[:160]})") \
-            from None
-    operators = interpreter._get_ops_details()  # noqa: SLF001 - the only list of the ops
-    for operator in operators:
-        if not BUILTIN_OP.fullmatch(operator["op_name"]):
-            raise ModelError(f"TFLite custom op {operator['op_name']} (TensorFlow ops inside "
-                             "TFLite can touch the world): refused")
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"the TFLite model has {len(inputs)} inputs and {len(outputs)} outputs;"
-                         " expected one of each")
-    try:
+        operators = interpreter._get_ops_details()  # noqa: SLF001 - the only list of the ops
+        for operator in operators:  # before any op is prepared or run
+            if not BUILTIN_OP.fullmatch(operator["op_name"]):
+                raise ModelError(f"TFLite custom op {operator['op_name']} (TensorFlow ops "
+                                 "inside TFLite can touch the world): refused")
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"the TFLite model has {len(inputs)} inputs and {len(outputs)} "
+                             "outputs; expected one of each")
         interpreter.allocate_tensors()
-    except RuntimeError as error:
-        raise ModelError(f"damaged TFLite file ({' '.join(str(error).split())[:160]})") \
+    except (ValueError, RuntimeError) as error:  # the interpreter's words for a bad model
+        raise ModelError(f"TFLite cannot run it ({' '.join(str(error).split())[:160]})") \
             from None
     return TfliteRunner(interpreter, inputs[0], outputs[0], _params(interpreter, operators))
 
