@@ -328,6 +328,15 @@ def test_onnx_files_that_cannot_be_mnist_models_say_why(tmp_path, exports):
             load_model(path)
     onnx.load(str(tmp_path / "two_inputs.onnx"))  # the files themselves are valid ONNX
 
+    # External data in the model's own folder is read: the same model, the same outputs
+    source = Path(exports[0]["nchw.onnx"]["file"])
+    bias = next(tensor for tensor in onnx.load(str(source)).graph.initializer
+                if tensor.name == "C")
+    (tmp_path / "bias.bin").write_bytes(bias.raw_data)
+    inputs = np.random.default_rng(1).random((5, 1, 28, 28), np.float32)
+    np.testing.assert_allclose(load_model(tmp_path / "missing.onnx")[0].predict(inputs),
+                               load_model(source)[0].predict(inputs), atol=1e-6)
+
 
 def test_saved_models_without_a_usable_graph_say_why(tmp_path, exports):
     from tensorflow.core.protobuf import saved_model_pb2

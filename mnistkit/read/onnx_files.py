@@ -44,11 +44,12 @@ def load_onnx(path: Path) -> OnnxRunner:
         raise ModelError(f"an ONNX model: reading it needs onnxruntime and onnx ({INSTALL})") \
             from None
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        data = path.read_bytes()  # read once: the session is made from what was checked
+        model = onnx.load_model_from_string(data)
     except Exception as error:  # protobuf's DecodeError and friends
         raise ModelError(f"damaged ONNX file ({' '.join(str(error).split())[:120]})") from None
     check_domains(model)
-    check_external_data(model, path)
+    external = check_external_data(model, path)
     inputs = [value for value in model.graph.input
               if value.name not in {tensor.name for tensor in model.graph.initializer}]
     if len(inputs) != 1 or len(model.graph.output) != 1:
@@ -58,7 +59,8 @@ def load_onnx(path: Path) -> OnnxRunner:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # warnings about the graph are the author's business
     try:
-        session = onnxruntime.InferenceSession(str(path), options,
+        # External data is found relative to the file, so such a model is opened by its path
+        session = onnxruntime.InferenceSession(str(path) if external else data, options,
                                                providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's Fail, InvalidGraph, NotImplemented
         raise ModelError(f"ONNX Runtime cannot run it ({' '.join(str(error).split())[:200]})") \
@@ -84,11 +86,12 @@ def check_domains(model) -> None:
                              "it needs a custom-op library, which is never loaded: refused")
 
 
-def check_external_data(model, path: Path) -> None:
-    """Every tensor stored outside the file must be a regular file in the model's folder."""
+def check_external_data(model, path: Path) -> bool:
+    """Every tensor stored outside the file must be a regular file in the model's folder;
+    True when there is one."""
     import onnx
 
-    folder = path.resolve().parent
+    folder, external = path.resolve().parent, False
     for tensor in _tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
@@ -100,6 +103,8 @@ def check_external_data(model, path: Path) -> None:
         if not target.is_file():
             raise ModelError(f"ONNX tensor {tensor.name!r}: its external data {where!r} is "
                              "missing")
+        external = True
+    return external
 
 
 def _nodes(graph, functions=()):
