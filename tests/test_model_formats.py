@@ -147,6 +147,11 @@ def exports(tmp_path_factory, keras_model, small_mnist):
         make.to_onnx(model, folder / f"{layout}.onnx", layout)
     make.to_onnx(model, folder / "nhwc_logits.onnx", "nhwc", logits=True)
     make.with_open_output(folder / "nchw.onnx", folder / "open_output.onnx")
+    import keras
+
+    untrained = keras.models.clone_model(model)  # fresh weights: a look-alike of no use
+    untrained.build((None, 28, 28, 1))
+    make.to_onnx(untrained, folder / "untrained.onnx", "nchw")
 
     whole = (folder / "cnn_float.tflite").read_bytes()
     (folder / "damaged.tflite").write_bytes(whole[:len(whole) // 2])
@@ -174,10 +179,10 @@ def test_a_folder_of_every_format_gives_one_row_per_entry(exports):
     assert sorted(rows) == sorted([
         "cnn.keras", "saved", "cnn_float.tflite", "cnn_batch1.tflite", "cnn_uint8.tflite",
         "nchw.onnx", "flat.onnx", "rgb.onnx", "nhwc_logits.onnx", "open_output.onnx",
-        "damaged.tflite",
+        "untrained.onnx", "damaged.tflite",
         "damaged.onnx", "damaged_saved", "custom_domain.onnx", "outside.onnx", "writes_file",
         "writes_file.tflite", "notes.txt", "plain"])
-    assert "10 of 19 models evaluated" in printed
+    assert "11 of 20 models evaluated" in printed
 
 
 def test_every_export_scores_as_its_keras_original(exports):
@@ -197,6 +202,8 @@ def test_every_export_scores_as_its_keras_original(exports):
         tolerance = 0.01 if name == "cnn_uint8.tflite" else 0.0005  # int8 rounding
         assert abs(row["accuracy"] - original["accuracy"]) <= tolerance, (name, row["accuracy"])
         assert row["latency"]["ms_per_image_batch1"] > 0
+        assert row["warning"] is None
+    assert "near chance" in rows["untrained.onnx"]["warning"]  # warned as any format is
     saved = Path(rows["saved"]["file"])
     assert rows["saved"]["bytes"] == sum(path.stat().st_size for path in saved.rglob("*")
                                          if path.is_file())
