@@ -22,13 +22,13 @@ TFLITE_IDENTIFIER = b"TFL3"  # a FlatBuffer's file identifier sits at bytes 4-8
 ONNX_IR_VERSIONS = range(3, 33)
 SAVED_MODEL_PB = b"\x08\x01\x12"  # schema version 1, then the first meta graph
 
-# The formats, as a row's "format" says them, and what reads each.
-FORMATS = {"h5": "Keras HDF5", "keras": "Keras zip", "saved_model": "TensorFlow SavedModel",
-           "tflite": "TensorFlow Lite", "onnx": "ONNX"}
+# The formats, as a row's "format" says them: Keras HDF5, Keras zip, TensorFlow SavedModel,
+# TensorFlow Lite, ONNX
+FORMATS = ("h5", "keras", "saved_model", "tflite", "onnx")
 
 
 def detect_format(path: str | Path) -> str:
-    """One of FORMATS' keys for the model at ``path``; :class:`ModelError` saying what the
+    """One of FORMATS for the model at ``path``; :class:`ModelError` saying what the
     entry is instead ("not a model file: ...")."""
     path = Path(path)
     if path.is_dir():
