@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def model_paths(given: list[Path]) -> list[Path]:
     """The models given, or every model file in models/; FileNotFoundError says what to do."""
     for path in given:
-        if not path.is_file():
+        if not path.exists():  # a file, or a SavedModel folder
             raise FileNotFoundError(f"--model {path}: no such file")
     if given:
         return given

@@ -1,10 +1,11 @@
 """Evaluate saved MNIST models on all 10,000 test images and compare them side by side.
 
-    python evaluate.py                       # every .h5 in models/
-    python evaluate.py a.h5 b.h5 --json results.json
+    python evaluate.py                       # every model in models/
+    python evaluate.py a.h5 b.keras c.tflite d.onnx saved_model_dir/ --json results.json
 
-Works on any Keras classifier of 28x28 digits saved as .h5, also ones trained elsewhere and
-saved by Keras 2 / tf.keras (their configs are repaired; stored Python code is never run):
+Works on any classifier of 28x28 digits saved as Keras .h5 or .keras, a TensorFlow SavedModel,
+TFLite or ONNX (the format is told by the content), also ones trained elsewhere and saved by
+Keras 2 / tf.keras (their configs are repaired; stored Python code is never run):
 each model gets the images in the layout its input declares, (784,), (28, 28), (28, 28, 1)
 or (1, 28, 28), also with 3 channels or padded to 32x32, at the pixel scale it was trained
 on (--pixels auto finds it on training images). A score near chance gets a warning; files
@@ -38,8 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path,
-                        help=f"model files or folders of them (default: every .h5 and .keras in "
-                             f"{MODELS_DIR}/)")
+                        help="model files (.h5, .keras, .tflite, .onnx: told by their "
+                             "content), SavedModel folders, or folders of them (default: "
+                             f"every entry of {MODELS_DIR}/)")
     parser.add_argument("--data", default=None,
                         help="local MNIST: a folder with the four IDX files or mnist.npz "
                              "(default: $MNIST_DATA, else download through Keras)")
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     paths = find_models(args.models)
     if not paths:
         where = ", ".join(f"{path}/" for path in args.models) or f"{MODELS_DIR}/"
-        print(f"error: no .h5 or .keras models in {where}; train one first: "
+        print(f"error: nothing to evaluate in {where}; train a model first: "
               "python train_cnn.py",
               file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", type=Path, help="pictures of digits")
     parser.add_argument("--model", type=Path, default=None,
-                        help=f"model file (default: the most accurate in {MODELS_DIR}/)")
+                        help="model file (.h5, .keras, .tflite, .onnx) or SavedModel folder "
+                             f"(default: the most accurate in {MODELS_DIR}/)")
     parser.add_argument("--test-index", type=int, action="append", default=[], metavar="N",
                         help="also classify MNIST test image N (repeatable)")
     parser.add_argument("--show", action="store_true",

@@ -302,7 +302,7 @@ def test_the_page_answers_from_every_model_most_accurate_first(tmp_path):
 
     class Host:
         models = [HostedModel("worse.h5", record={"test": {"accuracy": 0.9}}),
-                  HostedModel("broken.h5", error="not a Keras model file"),
+                  HostedModel("broken.h5", error="not a model file: text"),
                   HostedModel("better.h5", record={"test": {"accuracy": 0.99}}),
                   HostedModel("odd.h5", record={"test": {"accuracy": "high"}})]
 

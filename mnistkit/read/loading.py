@@ -1,4 +1,4 @@
-"""Load any Keras MNIST classifier file without running code stored in it.
+"""Load any MNIST classifier file without running code stored in it.
 
 The first stage after the file itself: everything that reads a model file goes through
 :func:`load_model_file`, which either returns a model that takes 28x28 images and gives 10
@@ -7,53 +7,69 @@ classes, or raises :class:`ModelError` with the reason in words.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.files.data import NUM_CLASSES
 from mnistkit.prepare.inputs import layout_for
-from mnistkit.read import legacy
+from mnistkit.read import legacy_files
+from mnistkit.read.errors import ModelError
+from mnistkit.read.sniffing import detect_format
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-ZIP_SIGNATURE = b"PK\x03\x04"
-
-
-class ModelError(Exception):
-    """A file that is not a usable MNIST classifier; the message says why."""
+__all__ = ["ModelError", "check_fits_mnist", "io_shapes", "load_model", "load_model_file",
+           "reason"]
 
 
 def load_model_file(path: str | Path, trust_code: bool = False):
-    """Load a ``.h5`` (or ``.keras``) model without running code stored in it.
+    """Load a model file of any format :mod:`mnistkit.read.sniffing` knows, without running
+    code stored in it; :func:`load_model` also says which format it was."""
+    return load_model(path, trust_code)[0]
 
-    Keras' safe mode refuses ``Lambda`` layers and other pickled Python functions;
-    ``trust_code=True`` lifts that for files the user trusts. Raises :class:`ModelError`.
+
+def load_model(path: str | Path, trust_code: bool = False) -> tuple[object, str]:
+    """The model at ``path`` and its format (``sniffing.FORMATS``), told by its content.
+
+    Keras files (.h5, .keras, whatever their names) load as Keras models; SavedModels, TFLite
+    and ONNX files as :class:`mnistkit.read.runners.Runner`, which answers the calls scoring
+    makes of a Keras model. Keras' safe mode refuses ``Lambda`` layers and other pickled
+    Python functions; ``trust_code=True`` lifts that for files the user trusts. Raises
+    :class:`ModelError`.
     """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind in ("h5", "keras"):
+        model = _load_keras(path, kind, trust_code)
+    else:
+        from mnistkit.read.runners import load_runner  # each needs its own package
+
+        model = load_runner(path, kind)
+    check_fits_mnist(model)
+    return model, kind
+
+
+def _load_keras(path: Path, kind: str, trust_code: bool):
     import keras
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError("not a regular file (a folder, FIFO or device)" if path.exists()
-                         else "no such file")
-    with open(path, "rb") as file:
-        signature = file.read(8)
-    if signature == HDF5_SIGNATURE:
-        if path.suffix not in (".h5", ".hdf5"):
-            raise ModelError("an HDF5 file must be named .h5 or .hdf5 for Keras to load it")
-    elif signature.startswith(ZIP_SIGNATURE) and path.suffix == ".keras":
+    if kind == "keras":
         _check_zip_sizes(path)
-    else:
-        raise ModelError("not a Keras model file (no HDF5 signature)")
     try:
         with warnings.catch_warnings():  # Keras 2 files draw advice meant for their authors
             warnings.simplefilter("ignore", UserWarning)
-            if signature == HDF5_SIGNATURE and _written_by_keras_2(path):
-                model = _load_keras_2(path, trust_code)
+            if kind == "h5" and legacy_files.written_by_keras_2(path):
+                model = legacy_files.load_keras_2_h5(path, trust_code)
+            elif kind == "keras" and (version := legacy_files.zip_keras_version(path)
+                                      ).startswith(("1.", "2.")):
+                model = legacy_files.load_keras_2_zip(path, version, trust_code)
             else:
-                model = keras.models.load_model(path, compile=False, safe_mode=not trust_code)
+                with _named_for_keras(path, ".h5" if kind == "h5" else ".keras") as named:
+                    model = keras.models.load_model(named, compile=False,
+                                                    safe_mode=not trust_code)
     except ModelError:
         raise
     except Exception as error:  # Keras raises many types; each becomes one readable reason
@@ -61,8 +77,20 @@ def load_model_file(path: str | Path, trust_code: bool = False):
     if long := next((name for name in _layer_names(model) if len(name) > MAX_NAME), None):
         raise ModelError(f"a layer name of {len(long):,} characters (at most {MAX_NAME:,}): "
                          "the backend would copy it into every operation it runs")
-    check_fits_mnist(model)
     return model
+
+
+@contextlib.contextmanager
+def _named_for_keras(path: Path, suffix: str):
+    """``path`` under a name with ``suffix``: Keras picks its reader by the name (an HDF5
+    file named .keras, a download without a suffix), so a renamed file gets a link."""
+    if path.suffix == suffix or (suffix == ".h5" and path.suffix == ".hdf5"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        link = Path(folder) / f"model{suffix}"
+        link.symlink_to(path.resolve())
+        yield link
 
 
 MAX_NAME = 1000  # names are identifiers; TensorFlow copies them into every op it traces
@@ -80,8 +108,6 @@ MAX_CONFIG_BYTES = 16 * 2**20  # a model's config is kilobytes; more is a zip bo
 def _check_zip_sizes(path: Path) -> None:
     """Refuse a .keras zip whose JSON members unpack to more than a config can be: Keras
     reads config.json whole into memory."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             for member in archive.infolist():
@@ -90,88 +116,6 @@ def _check_zip_sizes(path: Path) -> None:
                                      f"bytes; a model's config has at most {MAX_CONFIG_BYTES:,}")
     except (zipfile.BadZipFile, OSError) as error:
         raise ModelError(f"not a readable .keras zip ({error})") from None
-
-
-def _written_by_keras_2(path: Path) -> bool:
-    """True for files of Keras 1/2 and tf.keras, whose configs :mod:`mnistkit.read.legacy` repairs
-    (a damaged file is left to Keras, whose message says how it is damaged)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as file:
-            version = file.attrs.get("keras_version", b"")
-    except OSError:
-        return False
-    version = version.decode() if isinstance(version, bytes) else str(version)
-    return not version.startswith("3.")
-
-
-def _load_keras_2(path: Path, trust_code: bool):
-    """Build the model from its repaired config, then let Keras load the stored weights.
-
-    The repaired config and the untouched weights go into a temporary copy of the file, so
-    that Keras' own .h5 loader matches weights to layers exactly as it does for Keras 2 files.
-    """
-    import tempfile
-
-    import h5py
-    import keras
-
-    with h5py.File(path, "r") as source:
-        raw = source.attrs.get("model_config")
-        if raw is None:
-            raise ModelError("holds no model architecture (a weights-only file?)")
-        try:
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        except ValueError:
-            raise ModelError("its stored model config is not valid JSON") from None
-        code = legacy.stored_code(config)
-        if code and not trust_code:
-            raise ModelError(
-                f"holds stored Python code (Lambda layer {code[0]!r} with Python bytecode); "
-                "refused in safe mode so that it cannot run; --trust-code lifts this, only for "
-                "files you trust")
-        version = source.attrs.get("keras_version", b"")
-        version = version.decode() if isinstance(version, bytes) else str(version)
-        try:
-            repaired = legacy.repair_config(config, version or "2")
-        except legacy.LegacyError as error:
-            raise ModelError(str(error)) from None
-        except (KeyError, TypeError, AttributeError) as error:
-            raise ModelError(f"its stored model config is not one Keras wrote ({error!r})") \
-                from None
-        if "model_weights" not in source:
-            raise ModelError("holds no weights (saved without them?)")
-        with tempfile.TemporaryDirectory() as folder:
-            copy = Path(folder) / "repaired.h5"
-            with h5py.File(copy, "w") as target:
-                for key, value in source.attrs.items():
-                    if key not in ("model_config", "training_config"):
-                        target.attrs[key] = value
-                target.attrs["model_config"] = json.dumps(repaired)
-                source.copy(source["model_weights"], target, "model_weights")
-            model = keras.models.load_model(copy, compile=False, safe_mode=not trust_code)
-        backend = source.attrs.get("backend", b"")
-    if (backend.decode() if isinstance(backend, bytes) else str(backend)) == "theano":
-        _flip_theano_kernels(model)
-    return model
-
-
-def _flip_theano_kernels(model) -> None:
-    """Theano's convolution flips its kernels, TensorFlow's does not: Keras 2 flipped the stored
-    kernels of Theano files when loading them elsewhere, and Keras 3 no longer does."""
-    for layer in _all_layers(model):
-        if type(layer).__name__ in ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose"):
-            kernel = np.asarray(layer.kernel)
-            flip = tuple([slice(None, None, -1)] * (kernel.ndim - 2) + [slice(None)] * 2)
-            layer.kernel.assign(np.ascontiguousarray(kernel[flip]))
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def check_fits_mnist(model) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.prepare.inputs import prepare_images
 from mnistkit.prepare.pixels import resolve_scale
-from mnistkit.read.loading import ModelError, io_shapes, load_model_file, reason
+from mnistkit.read.loading import ModelError, io_shapes, load_model, reason
 from mnistkit.score.statistics import expected_calibration_error, wilson_interval
 
 CHANCE_WARNING = 0.5  # below this an MNIST classifier is not being fed what it learned
@@ -96,6 +96,7 @@ class Row:
     """One model file's result, or the reason it has none."""
 
     path: str
+    format: str | None = None  # told by the content (mnistkit.read.sniffing.FORMATS)
     params: int | None = None
     accuracy: float | None = None
     errors: int | None = None
@@ -154,7 +155,7 @@ def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code:
     """
     row = Row(path=str(path))
     try:
-        model = load_model_file(path, trust_code=trust_code)
+        model, row.format = load_model(path, trust_code=trust_code)
         row.input_scale, row.scale_accuracies = resolve_scale(classifier(model), pixels, mnist)
         row.scale_chosen_by = "auto" if pixels == "auto" else "--pixels"
         result = evaluate_model(model, mnist.test_images, mnist.test_labels,
@@ -181,13 +182,20 @@ def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code:
     if corrupted:
         row.mean_corruption_accuracy = float(np.mean(list(corrupted.values())))
     with contextlib.suppress(OSError):  # a file gone meanwhile: its size is unknown
-        row.bytes = os.path.getsize(path)
+        row.bytes = size_on_disk(Path(path))
     if row.accuracy < CHANCE_WARNING:
         tried = ("no pixel scale does better on training images" if pixels == "auto"
                  else f"pixels {row.input_scale}")
         row.warning = (f"near chance ({row.accuracy:.1%}; {tried}): trained on other data, "
                        "or fed the wrong input")
     return row, result.probabilities if keep_probabilities else None
+
+
+def size_on_disk(path: Path) -> int:
+    """A file's size; a SavedModel folder's, all the files in it."""
+    if not path.is_dir():
+        return os.path.getsize(path)
+    return sum(inner.stat().st_size for inner in path.rglob("*") if inner.is_file())
 
 
 def measure_latency(model, images: np.ndarray, scale: str) -> dict[str, float]:
