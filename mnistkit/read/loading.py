@@ -18,7 +18,7 @@ import numpy as np
 
 from mnistkit.files.data import NUM_CLASSES
 from mnistkit.prepare.inputs import layout_for
-from mnistkit.read import legacy_files
+from mnistkit.read import legacy_files, runners
 from mnistkit.read.errors import ModelError
 from mnistkit.read.sniffing import detect_format
 
@@ -46,11 +46,28 @@ def load_model(path: str | Path, trust_code: bool = False) -> tuple[object, str]
     if kind in ("h5", "keras"):
         model = _load_keras(path, kind, trust_code)
     else:
-        from mnistkit.read.runners import load_runner  # each needs its own package
-
-        model = load_runner(path, kind)
+        model = _load_runner(path, kind)
     check_fits_mnist(model)
     return model, kind
+
+
+def _load_runner(path: Path, kind: str):
+    """The reader of ``kind`` ("saved_model", "tflite" or "onnx") on ``path``, a
+    :class:`~mnistkit.read.runners.Runner`; each imports its own package only when needed."""
+    if kind == "saved_model":
+        from mnistkit.read.saved_models import load_saved_model
+
+        return load_saved_model(path)
+    if path.stat().st_size > runners.MAX_MODEL_BYTES:
+        raise ModelError(f"{path.stat().st_size:,} bytes; an MNIST model has at most "
+                         f"{runners.MAX_MODEL_BYTES:,}")
+    if kind == "tflite":
+        from mnistkit.read.tflite_files import load_tflite
+
+        return load_tflite(path)
+    from mnistkit.read.onnx_files import load_onnx  # the one format left: "onnx"
+
+    return load_onnx(path)
 
 
 def _load_keras(path: Path, kind: str, trust_code: bool):

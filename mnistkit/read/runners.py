@@ -12,11 +12,7 @@ runs, and says in one line which package to install when its own is missing.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-from mnistkit.read.errors import ModelError
 
 MAX_MODEL_BYTES = 1 << 30  # an MNIST model is at most tens of MB; more is not one
 
@@ -64,24 +60,6 @@ class Runner:
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-
-def load_runner(path: Path, kind: str) -> Runner:
-    """The reader of ``kind`` ("saved_model", "tflite" or "onnx") on ``path``."""
-    if kind == "saved_model":
-        from mnistkit.read.saved_models import load_saved_model
-
-        return load_saved_model(path)
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise ModelError(f"{path.stat().st_size:,} bytes; an MNIST model has at most "
-                         f"{MAX_MODEL_BYTES:,}")
-    if kind == "tflite":
-        from mnistkit.read.tflite_files import load_tflite
-
-        return load_tflite(path)
-    from mnistkit.read.onnx_files import load_onnx  # the one format left: "onnx"
-
-    return load_onnx(path)
 
 
 def cast_for(inputs: np.ndarray, dtype: np.dtype, scale: float = 0.0,

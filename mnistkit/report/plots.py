@@ -74,16 +74,9 @@ def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.n
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     worst = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
-    columns = 5
-    rows = max(1, -(-len(worst) // columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.7, rows * 1.95 + 0.4),
-                                squeeze=False)
-    for axes in grid.flat:
-        axes.axis("off")
-    for axes, index in zip(grid.flat, worst, strict=False):
-        axes.imshow(images[index], cmap="gray_r")
-        axes.set_title(f"#{index}: {labels[index]} → {predicted[index]}\n"
-                       f"p={probabilities[index, predicted[index]]:.3f}", fontsize=8)
+    figure = _grid(plt, [(images[index], f"#{index}: {labels[index]} → {predicted[index]}\n"
+                                         f"p={probabilities[index, predicted[index]]:.3f}")
+                         for index in worst], cell=(1.7, 1.95), extra=0.4)
     figure.suptitle(f"{title}: most confident mistakes (true → predicted)"
                     if len(worst) else f"{title}: no mistakes")
     _save(figure, path)
@@ -132,16 +125,9 @@ def disagreements(images: np.ndarray, labels: np.ndarray, names: tuple[str, str]
     plt = _pyplot()
     first, second = predicted
     differ = np.flatnonzero(first != second)[:count]
-    columns = 5
-    rows = max(1, -(-len(differ) // columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.1 + 0.6),
-                                squeeze=False)
-    for axes in grid.flat:
-        axes.axis("off")
-    for axes, index in zip(grid.flat, differ, strict=False):
-        axes.imshow(images[index], cmap="gray_r")
-        axes.set_title(f"#{index}: true {labels[index]}\nA {first[index]}, B {second[index]}",
-                       fontsize=8)
+    figure = _grid(plt, [(images[index], f"#{index}: true {labels[index]}\n"
+                                         f"A {first[index]}, B {second[index]}")
+                         for index in differ], cell=(1.9, 2.1), extra=0.6)
     figure.suptitle(f"A = {names[0]}, B = {names[1]}: "
                     + (f"{int(np.sum(first != second))} images read differently"
                        if len(differ) else "no image read differently"), fontsize=9)
@@ -173,17 +159,27 @@ def _save(figure, path: Path) -> None:
 
 
 def corruption_gallery(clean: np.ndarray, corrupted: dict[str, np.ndarray], path: Path) -> None:
-    """One 28x28 digit as it is, then under each corruption, each titled with its name."""
+    """One 28x28 digit as it is, then under each corruption, each titled with its name; on
+    grey, so that a corruption that whitens the background still shows its edges."""
     plt = _pyplot()
-    pictures = {"clean": clean, **corrupted}
-    columns = 8
-    rows = -(-len(pictures) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5))
-    for axis, (name, image) in zip(axes.flat, pictures.items(), strict=False):
-        axis.imshow(image, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(name.replace("_", " "), fontsize=8)
-    for axis in axes.flat:
-        axis.axis("off")
+    pictures = [(clean, "clean"), *((image, name.replace("_", " "))
+                                    for name, image in corrupted.items())]
+    figure = _grid(plt, pictures, columns=8, cell=(1.3, 1.5), cmap="gray", facecolor="0.75")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _grid(plt, pictures: list[tuple[np.ndarray, str]], columns: int = 5,
+          cell: tuple[float, float] = (1.7, 1.95), extra: float = 0.0, cmap: str = "gray_r",
+          facecolor: str = "white"):
+    """A figure of 28x28 pictures in rows of ``columns``, each with its title."""
+    rows = max(1, -(-len(pictures) // columns))
+    figure, grid = plt.subplots(rows, columns, squeeze=False, facecolor=facecolor,
+                                figsize=(columns * cell[0], rows * cell[1] + extra))
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, (image, title) in zip(grid.flat, pictures, strict=False):
+        axes.imshow(image, cmap=cmap, vmin=0, vmax=255)
+        axes.set_title(title, fontsize=8)
+    return figure
