@@ -132,8 +132,8 @@ def test_an_unusable_tensorboard_folder_is_refused_in_one_line(kit, tmp_path):
 def test_killed_scripts_leave_no_workers_and_no_files(kit):
     from testkit import surroundings
 
-    results = outcomes(surroundings.sweep_kills(kit))
-    assert len(results) == 9
+    results = outcomes(surroundings.sweep_kills(kit, quick=True))  # the sweep: all nine
+    assert set(results) == {"evaluate SIGTERM", "predict SIGHUP", "draw SIGKILL"}
     assert all(outcome == "refused" for outcome, _ in results.values()), results
 
 
@@ -141,7 +141,8 @@ def test_killed_scripts_leave_no_workers_and_no_files(kit):
 def test_damaged_checkpoints_are_refused_never_resumed(kit, tmp_path):
     from testkit import surroundings
 
-    results = outcomes(surroundings.sweep_checkpoints(kit, tmp_path))
+    results = outcomes(surroundings.sweep_checkpoints(kit, tmp_path, quick=True))
+    assert set(results) == set(surroundings.QUICK_CHECKPOINTS)
     assert results.pop("the intact pair")[0] == "evaluated"
     assert all(outcome == "refused" and "cannot resume from it" in detail
                for outcome, detail in results.values()), results

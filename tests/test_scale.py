@@ -43,7 +43,12 @@ def start(*argv, backend="tensorflow", env=None):
 
 def run(*argv, backend="tensorflow", env=None):
     process = start(*argv, backend=backend, env=env)
-    stdout, stderr = process.communicate(timeout=600)
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never left behind, whatever it waits for
+        process.communicate()
+        raise
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 

@@ -27,7 +27,6 @@ from mnistkit.train.config import TrainingConfig
 
 MULTI_PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES",
                            "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
-CPU_COLLECTIVE_SECONDS = 1800  # a gradient exchange between devices that share 2 busy cores
 
 
 class DeviceError(Exception):
@@ -102,12 +101,8 @@ def prepare(config: TrainingConfig) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # TensorFlow, torch and JAX's CUDA plugin
         os.environ["JAX_PLATFORMS"] = "cpu"
     if config.cpu_devices > 1:  # JAX's way; TensorFlow's is in place()
-        # The devices share the CPU's cores: on a busy machine one waits minutes for the
-        # other at a gradient exchange, where XLA would abort the process after 40 s.
-        flags = [f"--xla_force_host_platform_device_count={config.cpu_devices}",
-                 f"--xla_cpu_collective_timeout_seconds={CPU_COLLECTIVE_SECONDS}",
-                 f"--xla_cpu_collective_call_terminate_timeout_seconds={CPU_COLLECTIVE_SECONDS}"]
-        os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), *flags]))
+        flag = f"--xla_force_host_platform_device_count={config.cpu_devices}"
+        os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flag]))
 
 
 def place(config: TrainingConfig) -> Placement:
