@@ -85,8 +85,10 @@ def find_models(paths: list[Path]) -> list[Path]:
         return folder_entries(MODELS_DIR) if MODELS_DIR.is_dir() else []
     found = []
     for path in paths:
-        found.extend(folder_entries(path) if path.is_dir() and not is_saved_model(path)
-                     else [path])
+        # A folder named like a model file (x.h5) is a row of its own, not a place to look.
+        looked_into = (path.is_dir() and not is_saved_model(path)
+                       and path.suffix not in MODEL_SUFFIXES)
+        found.extend(folder_entries(path) if looked_into else [path])
     return found
 
 
