@@ -92,6 +92,7 @@ def test_every_model_gets_a_row_and_bad_files_a_reason(model_dir, tmp_path):
     assert "| 0-1 (auto) |" in result.stdout and "warning: near chance" in result.stdout
 
 
+@pytest.mark.slow
 def test_json_says_how_sure_how_calibrated_and_how_costly(model_dir, tmp_path):
     results, report = tmp_path / "two.json", tmp_path / "report"
     result = evaluate(model_dir / "logreg.h5", model_dir / "cnn.h5", "--json", results,

@@ -111,6 +111,7 @@ def test_a_hostile_record_costs_only_its_settings(kit, tmp_path, monkeypatch):
     assert results["evaluate fifo"][0] == "evaluated"  # both rows scored, exit 0
 
 
+@pytest.mark.slow
 def test_draw_answers_every_malformed_request(kit):
     from testkit import surroundings
 

@@ -61,6 +61,7 @@ def test_every_real_mnist_model_scores_as_its_authors_fed_it(real_rows):
     assert "(auto)" in printed
 
 
+@pytest.mark.slow
 def test_real_models_of_other_data_are_refused_or_warned(real_rows):
     rows, _ = real_rows
     manifest = json.loads((REAL_MODELS / "manifest.json").read_text())
@@ -87,6 +88,7 @@ def test_own_collection_spans_three_old_versions():
             assert file.attrs["keras_version"].startswith("2.")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", [e for e in OWN_MANIFEST if e["expect"] == "loads"],
                          ids=lambda entry: entry["file"])
 def test_own_keras_2_file_scores_what_its_keras_gave(own_rows, entry):
@@ -96,6 +98,7 @@ def test_own_keras_2_file_scores_what_its_keras_gave(own_rows, entry):
     assert abs(row["accuracy"] - entry["test_accuracy"]) <= 0.0003  # 3 of 10,000 images
 
 
+@pytest.mark.slow
 def test_own_files_that_must_be_refused_say_why(own_rows):
     refused = [own_rows[entry["file"]] for entry in OWN_MANIFEST if entry["expect"] == "refused"]
     assert refused

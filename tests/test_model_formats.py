@@ -174,6 +174,7 @@ def exports(tmp_path_factory, keras_model, small_mnist):
     return rows, printed, marker
 
 
+@pytest.mark.slow
 def test_a_folder_of_every_format_gives_one_row_per_entry(exports):
     rows, printed, _ = exports  # evaluate.py exits 1: some failed
     assert sorted(rows) == sorted([
