@@ -158,12 +158,13 @@ def make_kit(work: Path, names: tuple[str, ...] = tuple(TRAINED), timeout: float
     good = work / "good"
     good.mkdir(exist_ok=True)
     for name in names:
-        command = TRAINED[name]
-        done = run([*command, "--epochs", "1", "--data", str(kit.data), "--no-plot", "--quiet",
-                    "--validation-split", "0", "--output", str(good / name)], 600)
+        # A folder each: logreg.h5 and logreg.keras would share one record, logreg.json.
+        output = good / name.replace(".", "_") / name
+        done = run([*TRAINED[name], "--epochs", "1", "--data", str(kit.data), "--no-plot",
+                    "--quiet", "--validation-split", "0", "--output", str(output)], 600)
         if done.code != 0:
             raise SystemExit(f"could not train {name}: {done.text[-2000:]}")
-        kit.models[name] = good / name
+        kit.models[name] = output
     report = work / "baseline.json"
     done = run(["evaluate.py", *map(str, kit.models.values()), "--data", str(kit.data),
                 "--json", str(report)], 600)
