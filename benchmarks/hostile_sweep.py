@@ -31,8 +31,8 @@ message (non-zero exit without a line saying why), orphans (a worker or temporar
 outlived its script), no response (a request draw.py never answered), silently wrong (a
 damaged checkpoint resumed). The targets: zeros in the last nine columns.
 
-    python benchmarks/hostile_sweep.py --quick            # 53 cases, ~1.5 minutes on 2 cores
-    python benchmarks/hostile_sweep.py --json sweep.json  # 232 cases, ~8 minutes
+    python benchmarks/hostile_sweep.py --quick            # 101 cases, ~3.5 minutes on 2 cores
+    python benchmarks/hostile_sweep.py --json sweep.json  # every case (the new kinds as in --quick)
 """
 
 from __future__ import annotations
