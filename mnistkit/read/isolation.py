@@ -88,7 +88,8 @@ class Worker:
         self.connection, child = context.Pipe()
         self.process = context.Process(
             target=_serve, daemon=True,
-            args=(child, self.handler, self.setup, self.memory_gb, log_path, os.getpid()))
+            args=(child, self.handler, self.setup, self.memory_gb, self.reader, log_path,
+                  os.getpid()))
         try:
             _start_in_spawner_thread(self.process)
             started = self._await("started")
@@ -119,7 +120,7 @@ class Worker:
         self.process.join(5)
         code, log = self.process.exitcode, self._log_tail()
         if any(hint in log for hint in MEMORY_HINTS) or code == -signal.SIGKILL:
-            return f"needed more than the {self.memory_gb:g} GB of memory a model may use"
+            return _out_of_memory(self.memory_gb, self.reader)
         if code is not None and -code in _SIGNALS:
             return f"crashed the {self.reader} ({_SIGNALS[-code]}): the file is damaged"
         return f"the {self.reader} stopped (exit status {code}): the file is damaged"
@@ -171,12 +172,16 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _serve(connection, handler: Callable, setup: object, memory_gb: float, log: str,
-           parent: int) -> None:
+def _serve(connection, handler: Callable, setup: object, memory_gb: float, reader: str,
+           log: str, parent: int) -> None:
     """The worker: limit its memory, load the backend, then answer requests until closed."""
     import resource
 
     _die_with_parent(parent)
+    # Workers compute on the CPU: CUDA maps far more address space than the limit that
+    # contains a hostile file, and a GPU would be shared with training. Scoring all of
+    # MNIST's test set takes a second or two on a CPU.
+    os.environ.update(CUDA_VISIBLE_DEVICES="-1", JAX_PLATFORMS="cpu")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with open(log, "ab") as stream:
         os.dup2(stream.fileno(), 2)
@@ -193,22 +198,25 @@ def _serve(connection, handler: Callable, setup: object, memory_gb: float, log: 
         try:
             connection.send(("ok", getattr(tasks, kind)(*arguments)))
         except MemoryError:
-            _exit_out_of_memory(connection, memory_gb)
+            _exit_out_of_memory(connection, memory_gb, reader)
             return
         except ModelError as error:
             if any(hint in str(error) for hint in MEMORY_HINTS):  # TensorFlow's OOM, reworded
-                _exit_out_of_memory(connection, memory_gb)
+                _exit_out_of_memory(connection, memory_gb, reader)
                 return
             connection.send(("error", str(error)))
         except Exception as error:  # noqa: BLE001 - any other failure is the file's reason
             if any(hint in f"{type(error).__name__} {error}" for hint in MEMORY_HINTS):
-                _exit_out_of_memory(connection, memory_gb)
+                _exit_out_of_memory(connection, memory_gb, reader)
                 return
             connection.send(("error", f"failed to run: {reason(error)}"))
 
 
-def _exit_out_of_memory(connection, memory_gb: float) -> None:
+def _out_of_memory(memory_gb: float, reader: str) -> str:
+    return f"needed more than the {memory_gb:g} GB of memory a {reader.split()[0]} may use"
+
+
+def _exit_out_of_memory(connection, memory_gb: float, reader: str) -> None:
     """Say why, then end: after a failed allocation the backend's allocators may hold what
     they got, and the next file's row would fail too (the parent starts a fresh worker)."""
-    connection.send(("fatal", f"needed more than the {memory_gb:g} GB of memory a model "
-                              "may use"))
+    connection.send(("fatal", _out_of_memory(memory_gb, reader)))

@@ -19,7 +19,7 @@ from mnistkit.files.records import record_path
 from mnistkit.files.saving import OutputError, check_folder, check_targets
 from mnistkit.prepare import batches
 from mnistkit.score.evaluation import evaluate_model
-from mnistkit.train import devices
+from mnistkit.train import devices, fused_steps
 from mnistkit.train.checkpoint import Checkpoint, CheckpointError
 from mnistkit.train.config import TrainingConfig
 from mnistkit.train.devices import DeviceError
@@ -124,6 +124,7 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
         y_train, validation, loss = _labels_and_loss(config, y_train, validation)
         model.compile(optimizer=build_optimizer(config, steps), loss=loss, metrics=["accuracy"],
                       steps_per_execution=_steps_per_execution(placement))
+        fused_steps.fuse_steps(model)
         state = _start_or_resume(model, config, checkpoint)
     x_train, y_train = devices.shard(placement, x_train, y_train)
     if validation is not None:
