@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnistkit.cli import add_pixels_flag, positive_float_at_most
+from mnistkit.cli import add_pixels_flag, gigabytes_of_memory, positive_float_at_most
 from mnistkit.files.records import MODELS_DIR, find_models
 
 if TYPE_CHECKING:  # NumPy and the data module load only when needed: --help answers at once
@@ -62,10 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="time a file may take to load and score before its row says it "
                              f"hangs (default: {TIMEOUT:g}; {CORRUPTED_TIMEOUT:g} with "
                              "--corruptions, which scores 16 test sets)")
-    parser.add_argument("--memory-limit", type=positive_float_at_most(4096), default=6.0,
+    parser.add_argument("--memory-limit", type=gigabytes_of_memory, default=6.0,
                         metavar="GB",
                         help="memory (address space) the process reading a model may use "
-                             "(default: 6)")
+                             "beyond its backend's own (default: 6; at least 1)")
     parser.add_argument("--trust-code", action="store_true",
                         help="allow Lambda layers and other Python code stored in model files; "
                              "only for files you trust (default: refused)")

@@ -97,7 +97,7 @@ class Bench:
 
 
 def every_script(bench: Bench) -> None:
-    for preset in PRESETS:
+    for preset in bench.args.presets:
         bench.train(preset, preset)
     bench.train("fast_unfused", "fast", env={"MNISTKIT_FUSED_STEPS": "0"})
 
@@ -154,6 +154,8 @@ def main(argv=None) -> int:
                         help="start no run after this many seconds (default: 420)")
     parser.add_argument("--seeds", type=int, default=4, help="seeds of the timed presets "
                         "(default: 4)")
+    parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS),
+                        help="the presets to train with their defaults (default: all)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="copy the mixed-precision models and records here (default: none)")
     parser.add_argument("--allow-cpu", action="store_true", help="run without a GPU (a dry run)")
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         bench = Bench(args, Path(folder))
         bench.results["device"], bench.results["versions"] = device, runtime.versions()
-        for part in (every_script, mixed_precision, score_and_predict,
+        for part in (every_script, score_and_predict, mixed_precision,
                      lambda b: seeds(b, "fast", args.seeds),
                      lambda b: seeds(b, "modern", args.seeds)):
             part(bench)

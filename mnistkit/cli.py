@@ -58,6 +58,15 @@ def positive_float_at_most(high: float):
     return parse
 
 
+def gigabytes_of_memory(text: str) -> float:
+    """A worker's memory budget: 1 to 4,096 GB beyond what its backend maps itself (below
+    1 GB, loading an ordinary model fails in ways that look like a damaged file)."""
+    value = positive_float_at_most(4096)(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (GB), got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in [0, 1)."""
     value = _finite_float(text)

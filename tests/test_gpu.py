@@ -41,7 +41,7 @@ def test_a_model_trained_on_the_gpu_scores_the_same_on_the_cpu(gpu, medium_npz, 
     assert record["device"] == gpu
     assert record["placement"]["precision"] == (
         "float32" if precision == "float32" else "mixed_float16")
-    assert record["test"]["accuracy"] > 0.95 and record["test"]["total"] == 10000
+    assert record["test"]["accuracy"] > 0.9 and record["test"]["total"] == 10000
 
     saved = keras.saving.load_model(model, compile=False)
     assert {weight.dtype for weight in saved.weights} == {"float32"}

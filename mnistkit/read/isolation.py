@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from mnistkit.read.loading import ModelError, reason
 
 DEFAULT_TIMEOUT = 60.0  # seconds a file may take to load and score
-DEFAULT_MEMORY_GB = 6.0  # address space of a worker; TensorFlow alone maps about 3 GB
+DEFAULT_MEMORY_GB = 6.0  # address space a worker may map beyond its backend's own
 STARTUP_SECONDS = 300.0  # importing the backend can take a while on a busy machine
 _SIGNALS = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error",
             signal.SIGABRT: "abort", signal.SIGFPE: "arithmetic fault",
@@ -103,8 +103,7 @@ class Worker:
             self.process.join()
             last = (self._log_tail().splitlines() or [f"exit status {self.process.exitcode}"])
             os.close(self.log)
-            raise ModelError(f"the worker process did not start ({last[-1]}); with "
-                             f"{self.memory_gb:g} GB of memory it may not fit the backend")
+            raise ModelError(f"the {self.reader} process did not start ({last[-1]})")
 
     def _await(self, word: str) -> bool:
         try:
@@ -186,9 +185,11 @@ def _serve(connection, handler: Callable, setup: object, memory_gb: float, reade
     with open(log, "ab") as stream:
         os.dup2(stream.fileno(), 2)
     connection.send("started")
-    limit = int(memory_gb * 2**30)
+    tasks = handler(setup)  # the backend loaded, before anything a file brings
+    # The limit is what the backend itself maps, plus the budget: that differs by machine
+    # (where CUDA is installed, its libraries map gigabytes, used or not).
+    limit = _address_space() + int(memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    tasks = handler(setup)
     connection.send("ready")
     while True:
         try:
@@ -210,6 +211,12 @@ def _serve(connection, handler: Callable, setup: object, memory_gb: float, reade
                 _exit_out_of_memory(connection, memory_gb, reader)
                 return
             connection.send(("error", f"failed to run: {reason(error)}"))
+
+
+def _address_space() -> int:
+    """Bytes of address space this process maps now."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _out_of_memory(memory_gb: float, reader: str) -> str:

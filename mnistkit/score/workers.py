@@ -34,6 +34,7 @@ class Handler:
         from mnistkit import runtime
 
         runtime.load_backend_quietly()
+        self.device = runtime.device()  # the backend's devices found: its libraries loaded
         self.mnist = mnist
         self.loaded: dict[str, tuple[object, str]] = {}  # path: (model, input scale)
 
@@ -41,7 +42,7 @@ class Handler:
         """What the models run on, for the parent's report."""
         from mnistkit import runtime
 
-        return {"device": runtime.device(), "versions": runtime.versions(),
+        return {"device": self.device, "versions": runtime.versions(),
                 "backend": runtime.backend()}
 
     def score(self, path: str, pixels: str, trust_code: bool,
