@@ -27,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mnistkit.cli import add_pixels_flag
 from mnistkit.write.formats import FORMATS, export_formats
 
 
@@ -38,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--formats", type=export_formats, default=FORMATS, metavar="FORMATS",
                         help=f"the formats to write, separated by commas, of {', '.join(FORMATS)}"
                              f" (default: all: {','.join(FORMATS)})")
+    add_pixels_flag(parser)
     parser.add_argument("--data", default=None,
                         help="local MNIST: a folder with the four IDX files or mnist.npz "
                              "(default: $MNIST_DATA, else download through Keras)")
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
     from mnistkit.write.exports import export_and_check
 
     try:
-        export_and_check(args.model, args.formats, load_mnist(args.data))
+        export_and_check(args.model, args.formats, load_mnist(args.data), args.pixels)
     except (DataError, ExportError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -84,10 +84,11 @@ class ExportHandler(Handler):
 
 
 def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mnist,
-                     timeout: float = EXPORT_TIMEOUT,
+                     pixels: str = "auto", timeout: float = EXPORT_TIMEOUT,
                      memory_gb: float = DEFAULT_MEMORY_GB) -> list[ExportRow]:
     """Write the Keras model at ``model_path`` in each of ``formats`` beside it, check each
-    export on all test images and print the table; the rows, the model's first. Raises
+    export on all test images and print the table; the rows, the model's first. ``pixels``:
+    the scale the model takes (``mnistkit.prepare.pixels``; auto, as evaluate.py). Raises
     :class:`ExportError` (one line, nothing written) for a file that is not a Keras model,
     a layer a format cannot hold, or an export that fails its check, and OutputError for
     targets that cannot be written."""
@@ -106,7 +107,7 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
                                     dir=model_path.parent))  # hidden: evaluate.py skips it
     try:
         staged = {name: staging / target.name for name, target in targets.items()}
-        rows = _export_in_worker(model_path, staged, mnist, timeout, memory_gb)
+        rows = _export_in_worker(model_path, staged, mnist, pixels, timeout, memory_gb)
         for row, target in zip(rows[1:], targets.values(), strict=True):
             row.path = target
         print(markdown_table(rows))
@@ -120,16 +121,18 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
     return rows
 
 
-def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, timeout: float,
-                      memory_gb: float) -> list[ExportRow]:
+def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, pixels: str,
+                      timeout: float, memory_gb: float) -> list[ExportRow]:
     try:
         worker = Worker(ExportHandler, mnist, timeout, memory_gb, reader="exporter")
     except ModelError as error:
         raise ExportError(str(error)) from None
     try:
-        original, _ = worker.call("score", str(model_path), "auto", False, False)
+        original, _ = worker.call("score", str(model_path), pixels, False, False)
         if original.error:
             raise ExportError(f"{model_path}: {original.error}")
+        print(f"pixels fed to the model and to every export: {original.input_scale}"
+              f"{' (auto)' if pixels == 'auto' else ''}", flush=True)
         worker.call("export", str(model_path), {name: str(path) for name, path in
                                                  staged.items()}, original.input_scale)
         rows = [_row("keras", original, None)]
