@@ -1,9 +1,10 @@
 """A trained Keras model as ONNX, built operator by operator with ``onnx.helper``.
 
-Keras' own ``model.export(format="onnx")`` needs tf2onnx, which does not install beside
-TensorFlow 2.21 and NumPy 2. So the layers our training scripts use are translated here, each
-into the ONNX operators that compute what the layer computes at inference. A layer without a
-translation, or with a setting that has none, is refused with its name: never approximated.
+Keras' own ``model.export(format="onnx")`` needs tf2onnx, whose latest release (1.16.1) pins
+protobuf 3.20, where TensorFlow 2.21 and onnx run on protobuf 7: it does not install here. So
+the layers our training scripts use are translated here, each into the ONNX operators that
+compute what the layer computes at inference. A layer without a translation, or with a
+setting that has none, is refused with its name: never approximated.
 
 Keras lays images out channels last (N, H, W, C); ONNX's Conv and MaxPool take channels
 first (N, C, H, W). The graph takes Keras' layout (or channels first, when asked) and
@@ -113,9 +114,8 @@ def _chain(model) -> list:
     previous = model.inputs[0]
     for layer in layers:
         if layer.input is not previous:
-            raise ExportError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}) does "
-                              "not take the previous layer's output; only chains of layers "
-                              "are translated")
+            raise _refuse(layer, "does not take the previous layer's output; only chains of "
+                                 "layers are translated")
         previous = layer.output
     return layers
 
@@ -138,8 +138,9 @@ def _translate(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
                     layers.Activation: lambda g, lay, t: _activation(g, lay.activation, t, lay),
                     layers.Softmax: _softmax}
     if kind not in translations:
-        raise ExportError(f"ONNX export: layer {layer.name!r} ({kind.__name__}) has no "
-                          f"translation (supported: {SUPPORTED})")
+        raise _refuse(layer, f"has no translation (supported: {SUPPORTED})")
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise _refuse(layer, "is channels first; Keras' default, channels last, is translated")
     return dataclasses.replace(translations[kind](graph, layer, tensor), shape=shape)
 
 
@@ -163,8 +164,6 @@ def _pads(layer, tensor: _Tensor, kernel: tuple, strides: tuple) -> list[int]:
 
 
 def _conv(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
-    if layer.data_format != "channels_last":
-        raise _refuse(layer, "is channels first; Keras' default, channels last, is translated")
     if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
         raise _refuse(layer, "is dilated or grouped")
     image = graph.channels_first(tensor)
@@ -179,8 +178,6 @@ def _conv(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
 
 
 def _max_pool(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
-    if layer.data_format != "channels_last":
-        raise _refuse(layer, "is channels first; Keras' default, channels last, is translated")
     image = graph.channels_first(tensor)
     name = graph.node("MaxPool", [image.name], layer.name, kernel_shape=list(layer.pool_size),
                       strides=list(layer.strides),
@@ -207,8 +204,6 @@ def _batch_norm(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
 
 
 def _flatten(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
-    if layer.data_format != "channels_last":
-        raise _refuse(layer, "is channels first; Keras' default, channels last, is translated")
     return _Tensor(graph.node("Flatten", [graph.channels_last(tensor).name], layer.name, axis=1),
                    ())
 
@@ -234,14 +229,16 @@ def _relu(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
 def _softmax(graph: _Graph, layer, tensor: _Tensor) -> _Tensor:
     if layer.axis not in (-1, len(tensor.shape)):
         raise _refuse(layer, f"takes the softmax over axis {layer.axis}, not the last")
-    return _activation(graph, _keras_activation("softmax"), tensor, layer)
+    return _activation(graph, "softmax", tensor, layer)
 
 
 def _activation(graph: _Graph, function, tensor: _Tensor, layer) -> _Tensor:
-    """The operator of a Keras activation; softmax over the channels, axis 1 when the tensor
-    is laid out channels first, else the last axis, as Keras takes it."""
+    """The operator of a Keras activation (the function, or its name); softmax over the
+    channels, axis 1 when the tensor is laid out channels first, else the last axis."""
+    import keras
+
     for name, op in ACTIVATIONS.items():
-        if function is _keras_activation(name):
+        if function in (name, keras.activations.get(name)):
             if op is None:
                 return tensor
             axis = {"axis": 1 if tensor.channels_first else -1} if op == "Softmax" else {}
@@ -249,9 +246,3 @@ def _activation(graph: _Graph, function, tensor: _Tensor, layer) -> _Tensor:
                                                                **axis))
     raise _refuse(layer, f"has activation {getattr(function, '__name__', function)!r} "
                          f"(translated: {', '.join(ACTIVATIONS)})")
-
-
-def _keras_activation(name: str):
-    import keras
-
-    return keras.activations.get(name)
