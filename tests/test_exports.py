@@ -188,6 +188,17 @@ def test_export_py_refuses_a_bad_path_or_flag_in_one_line(tmp_path):
     assert not any(path.name.startswith(".") for path in tmp_path.iterdir())
 
 
+def test_export_py_help_states_the_defaults_and_loads_no_framework():
+    probe = ("import runpy, sys; sys.argv = ['export.py', '--help']\n"
+             "try: runpy.run_path('export.py', run_name='__main__')\n"
+             "except SystemExit: pass\n"
+             "print('LOADED', 'tensorflow' in sys.modules or 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert "(default: all: savedmodel,tflite,tflite-int8,onnx)" in " ".join(result.stdout.split())
+    assert "LOADED False" in result.stdout
+
+
 def test_the_training_flag_takes_known_formats_only(capsys):
     _, config = training_config("train_cnn", "--export", "onnx,savedmodel")
     assert config.export == ("savedmodel", "onnx")  # in FORMATS' order

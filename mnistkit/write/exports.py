@@ -133,6 +133,8 @@ def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, p
             raise ExportError(f"{model_path}: {original.error}")
         print(f"pixels fed to the model and to every export: {original.input_scale}"
               f"{' (auto)' if pixels == 'auto' else ''}", flush=True)
+        if original.warning:
+            print(f"warning: {model_path.name}: {original.warning}", flush=True)
         worker.call("export", str(model_path), {name: str(path) for name, path in
                                                  staged.items()}, original.input_scale)
         rows = [_row("keras", original, None)]

@@ -68,6 +68,8 @@ def check_export_targets(model_path: str | Path, formats: tuple[str, ...]) -> di
 def write_exports(model, targets: dict[str, Path], calibration: np.ndarray) -> None:
     """Write ``model`` (Keras, loaded) in each format of ``targets``, to its path there.
     ``calibration``: training images laid out and scaled as the model's input takes them."""
+    if "onnx" in targets:  # first: the one format that may refuse a layer, and in a second
+        write_onnx(model, targets["onnx"])
     needs_saved_model = {"tflite", "tflite-int8"} & set(targets)
     with tempfile.TemporaryDirectory() as scratch:
         saved = targets.get("savedmodel")
@@ -77,8 +79,6 @@ def write_exports(model, targets: dict[str, Path], calibration: np.ndarray) -> N
             write_tflite(saved, targets["tflite"])
         if "tflite-int8" in targets:
             write_tflite(saved, targets["tflite-int8"], calibration)
-        if "onnx" in targets:
-            write_onnx(model, targets["onnx"])
 
 
 def write_saved_model(model, folder: Path) -> Path:
