@@ -52,9 +52,6 @@ class ExportRow:
     differing: int | None  # test images whose digit differs from the Keras model's
     ms_per_image: float  # one image at a time, the median of evaluate.py's timed calls
 
-    def as_dict(self) -> dict:
-        return {**self.__dict__, "path": str(self.path)}
-
 
 class ExportHandler(Handler):
     """The score stage's worker, which can also write the exports (``export``)."""

@@ -90,12 +90,12 @@ def write_saved_model(model, folder: Path) -> Path:
     otherwise on two calls, Keras 3.15.1), and TFLite cannot convert its random ops."""
     import keras
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", functools.partial(model.__call__, training=False),
-                         input_signature=[keras.InputSpec(shape=model.input_shape,
-                                                          dtype="float32")])
     try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", functools.partial(model.__call__, training=False),
+                             input_signature=[keras.InputSpec(shape=model.input_shape,
+                                                              dtype="float32")])
         archive.write_out(str(folder), verbose=False)
     except Exception as error:  # Keras and TensorFlow raise many types while tracing
         raise ExportError(f"SavedModel export: {' '.join(str(error).split())[:200]}") from None
