@@ -1,6 +1,6 @@
 """One small Keras CNN exported the ways people export MNIST models, for the format tests:
 a SavedModel (Keras' own export), TFLite (float, fixed batch of 1, uint8-quantised), ONNX
-written with onnx.helper in four input layouts (tf2onnx does not install here); and files
+by the kit's own writer in four input layouts (tf2onnx does not install here); and files
 that must be refused: ops that write a file, a custom-op domain, external data elsewhere."""
 
 from pathlib import Path
@@ -37,41 +37,40 @@ def to_tflite(saved_model: Path, path: Path, kind: str, images: np.ndarray) -> P
 
 
 def to_onnx(model, path: Path, layout: str, logits: bool = False) -> Path:
-    """The CNN (Conv 3x3 → ReLU → MaxPool 2 → Flatten → Dense) as ONNX taking ``layout``:
-    "nchw" (N,1,28,28), "nhwc" (N,28,28,1), "flat" (N,784) or "rgb" (N,3,28,28)."""
+    """The CNN as ONNX, written by the kit's own writer (``mnistkit.write.onnx_graph``),
+    taking ``layout``: "nchw" (N,1,28,28), "nhwc" (N,28,28,1), "flat" (N,784) or "rgb"
+    (N,3,28,28), the last two through a first node that makes the (N,1,28,28) image of
+    them. ``logits``: without the final softmax, as some converters write it."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    conv, dense = (layer for layer in model.layers if layer.weights)
-    kernel, bias = (np.asarray(weight) for weight in conv.weights)
-    weights, offsets = (np.asarray(weight) for weight in dense.weights)
-    shapes = {"nchw": [1, 28, 28], "nhwc": [28, 28, 1], "flat": [784], "rgb": [3, 28, 28]}
-    first = {"nchw": [helper.make_node("Identity", ["x"], ["image"])],
-             "nhwc": [helper.make_node("Transpose", ["x"], ["image"], perm=[0, 3, 1, 2])],
-             "flat": [helper.make_node("Reshape", ["x", "image_shape"], ["image"])],
-             "rgb": [helper.make_node("ReduceMean", ["x"], ["image"], axes=[1], keepdims=1)]}
-    nodes = first[layout] + [
-        helper.make_node("Conv", ["image", "W", "B"], ["conv"]),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("MaxPool", ["relu"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Transpose", ["pool"], ["nhwc"], perm=[0, 2, 3, 1]),  # Keras' order
-        helper.make_node("Flatten", ["nhwc"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "D"], ["product"]),
-        helper.make_node("Add", ["product", "C"], ["logits" if not logits else "y"])]
-    if not logits:
-        nodes.append(helper.make_node("Softmax", ["logits"], ["y"], axis=1))
-    initializers = [numpy_helper.from_array(kernel.transpose(3, 2, 0, 1).copy(), "W"),
-                    numpy_helper.from_array(bias, "B"), numpy_helper.from_array(weights, "D"),
-                    numpy_helper.from_array(offsets, "C"),
-                    numpy_helper.from_array(np.array([-1, 1, 28, 28], np.int64), "image_shape")]
-    graph = helper.make_graph(
-        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                     ["N", *shapes[layout]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], initializers)
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    from mnistkit.write.onnx_graph import keras_to_onnx
+
+    onnx_model = keras_to_onnx(model, channels_first=layout != "nhwc")
+    graph = onnx_model.graph
+    if layout in ("flat", "rgb"):
+        first = {"flat": helper.make_node("Reshape", ["x", "image_shape"], ["images"]),
+                 "rgb": helper.make_node("ReduceMean", ["x"], ["images"], axes=[1],
+                                         keepdims=1)}[layout]
+        graph.node.insert(0, first)
+        graph.initializer.append(numpy_helper.from_array(np.array([-1, 1, 28, 28], np.int64),
+                                                         "image_shape"))
+        graph.input[0].CopyFrom(helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, ["N", *{"flat": [784], "rgb": [3, 28, 28]}[layout]]))
+    if logits:
+        softmax = next(node for node in graph.node if node.op_type == "Softmax")
+        for node in graph.node:
+            node.input[:] = [softmax.input[0] if name == softmax.output[0] else name
+                             for name in node.input]
+        graph.node.remove(softmax)
     onnx.checker.check_model(onnx_model)
     path.write_bytes(onnx_model.SerializeToString())
     return path
+
+
+def output_bias(model):
+    """The ONNX model's stored bias of the output layer: its last initializer of 10 values."""
+    return [tensor for tensor in model.graph.initializer if list(tensor.dims) == [10]][-1]
 
 
 def with_custom_domain(source: Path, path: Path) -> Path:
@@ -91,7 +90,7 @@ def with_external_data(source: Path, path: Path, location: str) -> Path:
     import onnx
 
     model = onnx.load(str(source))
-    bias = next(tensor for tensor in model.graph.initializer if tensor.name == "C")
+    bias = output_bias(model)
     bias.ClearField("raw_data")
     bias.data_location = onnx.TensorProto.EXTERNAL
     for key, value in (("location", location), ("offset", "0"), ("length", "40")):

@@ -215,3 +215,7 @@ def test_probabilities_and_logits_score_alike():
     probabilities = as_probabilities(logits)
     assert probabilities.sum() == pytest.approx(1) and probabilities.argmax() == 0
     assert as_probabilities(probabilities) is probabilities
+    # An int8 softmax, dequantised: steps of 1/256 that sum to 1 +- 10/512, not logits
+    quantised = np.round(np.array([[0.9, 0.05] + [0.05 / 8] * 8]) * 256) / 256
+    assert quantised.sum() == pytest.approx(1.0117, abs=1e-4)
+    np.testing.assert_allclose(as_probabilities(quantised), quantised / quantised.sum())

@@ -338,8 +338,7 @@ def test_onnx_files_that_cannot_be_mnist_models_say_why(tmp_path, exports):
 
     # External data in the model's own folder is read: the same model, the same outputs
     source = Path(exports[0]["nchw.onnx"]["file"])
-    bias = next(tensor for tensor in onnx.load(str(source)).graph.initializer
-                if tensor.name == "C")
+    bias = make.output_bias(onnx.load(str(source)))
     (tmp_path / "bias.bin").write_bytes(bias.raw_data)
     inputs = np.random.default_rng(1).random((5, 1, 28, 28), np.float32)
     np.testing.assert_allclose(load_model(tmp_path / "missing.onnx")[0].predict(inputs),

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,11 +40,30 @@ def check_targets(paths: list[str | Path]) -> None:
         if path.exists() and not path.is_file():
             kind = "folder" if path.is_dir() else "device, FIFO or socket"
             raise OutputError(f"{path}: is a {kind}, not a file; refusing to replace it")
-        folder = next((parent for parent in path.parents if parent.exists()), Path("."))
-        if not folder.is_dir():
-            raise OutputError(f"{path}: {folder} is not a folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: the folder {folder} is not writable")
+        _check_parent(path)
+
+
+def check_folder_target(path: str | Path) -> None:
+    """Raise :class:`OutputError` unless ``path`` can be written as a SavedModel folder: not
+    there yet, or a SavedModel folder (one holding ``saved_model.pb``), which is replaced; not
+    a link, a file, or a folder of anything else. Nothing is written."""
+    from mnistkit.files.records import is_saved_model
+
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputError(f"{path}: is a symbolic link; refusing to replace it")
+    if path.exists() and not is_saved_model(path):
+        kind = "folder without saved_model.pb" if path.is_dir() else "file"
+        raise OutputError(f"{path}: is a {kind}, not a SavedModel; refusing to replace it")
+    _check_parent(path)
+
+
+def _check_parent(path: Path) -> None:
+    folder = next((parent for parent in path.parents if parent.exists()), Path("."))
+    if not folder.is_dir():
+        raise OutputError(f"{path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: the folder {folder} is not writable")
 
 
 def check_folder(path: str | Path) -> None:
@@ -83,6 +103,30 @@ def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
     finally:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
+
+
+def move_into_place(staged: dict[Path, Path]) -> None:
+    """Rename each staged file or folder (``{staged: target}``, all in the targets' folder)
+    into place, together, under the folder's lock. A file replaces its target at once; a
+    folder replaces its target by two renames (the old one moved aside, then deleted), so
+    that the target is never a mix of two writes."""
+    targets = list(staged.values())
+    with _folder_lock(targets[0].parent):
+        for source, target in staged.items():
+            if not source.is_dir() or not target.exists():
+                os.replace(source, target)
+                continue
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                          dir=target.parent))
+            try:
+                os.replace(target, aside / target.name)
+                try:
+                    os.replace(source, target)
+                except OSError:
+                    os.replace(aside / target.name, target)  # the old one back
+                    raise
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
 
 
 def _umask() -> int:

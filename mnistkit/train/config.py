@@ -44,6 +44,7 @@ class TrainingConfig:
     distribute: bool = False
     cpu_devices: int = 1
     quiet: bool = False
+    export: tuple[str, ...] = ()  # formats to write after training (mnistkit.write.formats)
 
     @property
     def run_name(self) -> str:

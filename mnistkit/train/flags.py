@@ -8,6 +8,7 @@ import argparse
 
 from mnistkit.cli import accuracy, fraction, positive_float, positive_int, whole_number
 from mnistkit.train.config import DEFAULT_SEED, TRAINING_DEFAULTS, TrainingConfig
+from mnistkit.write.formats import FORMATS, export_formats
 
 DEVICES = ("auto", "cpu", "gpu")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
@@ -104,6 +105,10 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     parser.add_argument("--cpu-devices", type=whole_number(1, MAX_CPU_DEVICES), default=1,
                         help="with --distribute and no GPU, split the CPU into this many "
                              "devices, to try data parallelism on a laptop (default: 1)")
+    parser.add_argument("--export", type=export_formats, default=(), metavar="FORMATS",
+                        help="after saving, also write the model in these formats, separated "
+                             f"by commas, of {', '.join(FORMATS)}: each checked on the test "
+                             "set first, as export.py does (default: none)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print only the final result (default: one line per epoch, "
                              "or a progress bar on a terminal)")

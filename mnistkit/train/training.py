@@ -31,6 +31,8 @@ from mnistkit.train.run_record import (
     print_outcome,
     save_run,
 )
+from mnistkit.write.errors import ExportError
+from mnistkit.write.formats import check_export_targets
 
 # Keras dispatches one Python call per step by default: for these small models that
 # overhead, not arithmetic, is most of the time. Running many steps per call removes it.
@@ -58,7 +60,8 @@ def run_script(parser: argparse.ArgumentParser, build_model: Callable[[TrainingC
     resumable = f"; rerun with --resume to continue from {Checkpoint(config.output).variables_path}"
     try:
         record = train_and_evaluate(build_model, config)
-    except (DataError, TrainingError, CheckpointError, DeviceError, OSError) as error:
+    except (DataError, TrainingError, CheckpointError, DeviceError, ExportError,
+            OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Terminated) as stop:
@@ -91,11 +94,12 @@ def train_and_evaluate(build_model: Callable[[TrainingConfig], object],
 
 def _check_outputs(config: TrainingConfig) -> None:
     """OutputError unless every file the run writes can be written whole: the model, its
-    record (no other model's), curves, checkpoint, and the TensorBoard folder."""
+    record (no other model's), curves, checkpoint, exports, and the TensorBoard folder."""
     checkpoint = Checkpoint(config.output)
     check_targets([config.output, record_path(config.output), checkpoint.variables_path,
                    checkpoint.state_path, *filter(None, [curves_path(config)])])
     check_record_is_ours(config.output)
+    check_export_targets(config.output, config.export)
     if config.tensorboard:
         try:
             check_folder(config.tensorboard)
@@ -163,6 +167,10 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
         save_run(model, record, config)
         checkpoint.remove()
     print_outcome(config, result, stopper, placement)
+    if config.export and placement.is_chief:  # the saved file, exactly as export.py does it
+        from mnistkit.write.exports import export_and_check
+
+        export_and_check(config.output, config.export, mnist, pixels="0-1")  # as trained
     return record
 
 

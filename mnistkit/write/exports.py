@@ -1,0 +1,185 @@
+"""Export a saved Keras model in other formats, and check every export on the spot, through
+the very readers evaluate.py uses, before any of them is put beside the model.
+
+:func:`export_and_check` is what ``export.py`` and the training scripts' ``--export`` call.
+One worker process (``mnistkit.read.isolation``) does the work, with TensorFlow as Keras'
+backend whatever the training ran on (SavedModel and TFLite are TensorFlow's formats):
+
+1. it scores the model file as evaluate.py does (the score stage's ``Handler.score``: the
+   same loading, pixel scale, all 10,000 test images, the same latency measurement);
+2. it writes every export into a hidden folder beside the model (``formats.write_exports``);
+3. it scores each export the same way, at the model's pixel scale.
+
+The exports are then renamed into place together, only if every one passed its check: a
+float export must predict what the model predicts (a handful of images on a knife edge may
+flip, from another library's float rounding; more is a bug), an int8 export must stay within
+INT8_TOLERANCE of the model's accuracy. Otherwise nothing is written and the error says why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.files.data import Mnist
+from mnistkit.files.saving import move_into_place
+from mnistkit.read.errors import ModelError
+from mnistkit.read.isolation import DEFAULT_MEMORY_GB, Worker
+from mnistkit.read.sniffing import detect_format
+from mnistkit.score.workers import Handler
+from mnistkit.write.errors import ExportError
+from mnistkit.write.formats import FLOAT_FORMATS, check_export_targets
+
+FLOAT_DIFFERENCES = 5  # test images a float export may predict otherwise (float rounding)
+INT8_TOLERANCE = 0.003  # accuracy an int8 export may lose or gain: 30 of 10,000 test images
+EXPORT_TIMEOUT = 600.0  # seconds for one step in the worker: writing them all, or one score
+KERAS_FORMATS = ("h5", "keras")  # what can be exported: Keras models, loaded by Keras
+
+
+@dataclass
+class ExportRow:
+    """One file's line of the table: the Keras model's own, or an export's."""
+
+    format: str  # "keras" for the model itself, else one of formats.FORMATS
+    path: Path
+    bytes: int
+    accuracy: float
+    differing: int | None  # test images whose digit differs from the Keras model's
+    ms_per_image: float  # one image at a time, the median of evaluate.py's timed calls
+
+
+class ExportHandler(Handler):
+    """The score stage's worker, which can also write the exports (``export``)."""
+
+    def __init__(self, mnist: Mnist):
+        os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is first imported, below
+        super().__init__(mnist)
+
+    def export(self, model_path: str, targets: dict[str, str], scale: str) -> None:
+        """Load the Keras model and write it to each of ``targets`` ({format: path}); the
+        int8 ranges are measured on training images at the model's pixel ``scale``."""
+        import keras
+
+        from mnistkit.prepare.inputs import prepare_images
+        from mnistkit.read.loading import io_shapes, load_model_file
+        from mnistkit.write.formats import calibration_images, write_exports
+
+        try:
+            model = load_model_file(model_path)
+            images = calibration_images(self.mnist.train_images)
+            write_exports(model, {name: Path(path) for name, path in targets.items()},
+                          prepare_images(images, io_shapes(model)[0], scale))
+        except ExportError as error:  # the worker hands ModelError's words back as they are
+            raise ModelError(str(error)) from None
+        finally:
+            keras.backend.clear_session(free_memory=True)
+
+
+def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mnist,
+                     pixels: str = "auto", timeout: float = EXPORT_TIMEOUT,
+                     memory_gb: float = DEFAULT_MEMORY_GB) -> list[ExportRow]:
+    """Write the Keras model at ``model_path`` in each of ``formats`` beside it, check each
+    export on all test images and print the table; the rows, the model's first. ``pixels``:
+    the scale the model takes (``mnistkit.prepare.pixels``; auto, as evaluate.py). Raises
+    :class:`ExportError` (one line, nothing written) for a file that is not a Keras model,
+    a layer a format cannot hold, or an export that fails its check, and OutputError for
+    targets that cannot be written."""
+    model_path = Path(model_path)
+    try:
+        kind = detect_format(model_path)  # the first bytes only: a quick answer
+    except ModelError as error:
+        raise ExportError(f"{model_path}: {error}") from None
+    if kind not in KERAS_FORMATS:
+        raise ExportError(f"{model_path}: a {kind} model; only Keras models (.h5, .keras) are "
+                          "exported")
+    targets = check_export_targets(model_path, formats)
+    print(f"exporting {model_path} as {', '.join(formats)}; checking each on all "
+          f"{len(mnist.test_labels):,} test images, as evaluate.py reads it", flush=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_path.stem}.", suffix=".exports",
+                                    dir=model_path.parent))  # hidden: evaluate.py skips it
+    try:
+        staged = {name: staging / target.name for name, target in targets.items()}
+        rows = _export_in_worker(model_path, staged, mnist, pixels, timeout, memory_gb)
+        for row, target in zip(rows[1:], targets.values(), strict=True):
+            row.path = target
+        print(markdown_table(rows))
+        if failures := check_rows(rows):
+            raise ExportError("; ".join(failures) + "; nothing exported")
+        move_into_place({staged[name]: target for name, target in targets.items()})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"wrote {', '.join(_shown(name, target) for name, target in targets.items())} "
+          f"in {model_path.parent}/")
+    return rows
+
+
+def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, pixels: str,
+                      timeout: float, memory_gb: float) -> list[ExportRow]:
+    try:
+        worker = Worker(ExportHandler, mnist, timeout, memory_gb, reader="exporter")
+    except ModelError as error:
+        raise ExportError(str(error)) from None
+    try:
+        original, _ = worker.call("score", str(model_path), pixels, False, False)
+        if original.error:
+            raise ExportError(f"{model_path}: {original.error}")
+        print(f"pixels fed to the model and to every export: {original.input_scale}"
+              f"{' (auto)' if pixels == 'auto' else ''}", flush=True)
+        if original.warning:
+            print(f"warning: {model_path.name}: {original.warning}", flush=True)
+        worker.call("export", str(model_path), {name: str(path) for name, path in
+                                                 staged.items()}, original.input_scale)
+        rows = [_row("keras", original, None)]
+        for name, path in staged.items():
+            scored, _ = worker.call("score", str(path), original.input_scale, False, False)
+            if scored.error:
+                raise ExportError(f"{name}: the export cannot be read back: {scored.error}")
+            rows.append(_row(name, scored, original.predicted))
+    except ModelError as error:  # the worker died, hung, or the export raised
+        raise ExportError(f"{model_path}: {error}") from None
+    finally:
+        worker.close()
+    return rows
+
+
+def _row(name: str, scored, expected: np.ndarray | None) -> ExportRow:
+    differing = None if expected is None else int(np.sum(scored.predicted != expected))
+    return ExportRow(name, Path(scored.path), scored.bytes, scored.accuracy, differing,
+                     scored.latency["ms_per_image_batch1"])
+
+
+def check_rows(rows: list[ExportRow]) -> list[str]:
+    """What is wrong with each export, in words; empty when all passed."""
+    original, failures = rows[0], []
+    for row in rows[1:]:
+        if row.format in FLOAT_FORMATS and row.differing > FLOAT_DIFFERENCES:
+            failures.append(f"{row.format}: {row.differing} test images predicted otherwise "
+                            f"than by the Keras model (at most {FLOAT_DIFFERENCES} from float "
+                            "rounding)")
+        gap = row.accuracy - original.accuracy
+        if row.format not in FLOAT_FORMATS and abs(gap) > INT8_TOLERANCE:
+            failures.append(f"{row.format}: test accuracy {row.accuracy:.4f}, {abs(gap) * 100:.2f}"
+                            f" points {'under' if gap < 0 else 'over'} the Keras model's "
+                            f"{original.accuracy:.4f} (at most {INT8_TOLERANCE * 100:g})")
+    return failures
+
+
+def markdown_table(rows: list[ExportRow]) -> str:
+    """The rows as a Markdown table: format, file, size, accuracy, differing images, time."""
+    lines = ["| format | file | size | test accuracy | differing test images | ms/image "
+             "(batch 1) |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        differing = "–" if row.differing is None else f"{row.differing:,}"
+        lines.append(f"| {'Keras' if row.format == 'keras' else row.format} | "
+                     f"`{_shown(row.format, row.path)}` | {row.bytes / 1024:,.1f} KiB | "
+                     f"{row.accuracy:.4f} | {differing} | {row.ms_per_image:.2f} |")
+    return "\n".join(lines)
+
+
+def _shown(format_name: str, path: Path) -> str:
+    return f"{path.name}/" if format_name == "savedmodel" else path.name
