@@ -71,6 +71,7 @@ def evaluated(data_dir, *models, backend="tensorflow"):
     return {row["path"].rsplit("/", 1)[-1]: row for row in rows}
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_distribute_over_two_cpu_devices(data_dir, tmp_path, backend):
     one = train(data_dir, tmp_path / "one.h5", "--batch-size", "64", backend=backend)
@@ -92,6 +93,7 @@ def test_distribute_over_two_cpu_devices(data_dir, tmp_path, backend):
         two["test"]["accuracy"]
 
 
+@pytest.mark.alone
 def test_two_processes_train_one_model_and_only_the_first_saves(data_dir, tmp_path):
     with socket.socket() as probe:  # a free port for JAX's coordinator
         probe.bind(("127.0.0.1", 0))
