@@ -36,9 +36,9 @@ class ShuffledBatches:
     On TensorFlow the batches come from a tf.data pipeline over the data held once as a
     tensor, with a fixed prefetch of two batches: tf.data's autotuner, which ``fit`` switches
     on for arrays, stalls some epochs at their start for seconds with both cores idle.
-    Other backends get a Keras ``PyDataset`` with the same order; on JAX the data is copied
-    to the device once and each batch gathered there, rather than sent from the host every
-    step (on a GPU that copy, not the arithmetic, would set the pace).
+    Other backends get a Keras ``PyDataset`` with the same order, each epoch's batches cut
+    at its start; on JAX the data is copied to the device once and cut there, rather than
+    sent from the host every step (on a GPU that copy, not the arithmetic, set the pace).
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
