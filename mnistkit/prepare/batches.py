@@ -6,6 +6,7 @@ resumed at any epoch sees exactly the batches the uninterrupted run would have s
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -98,7 +99,7 @@ def _py_dataset(batches: ShuffledBatches):
         def __init__(self):
             super().__init__()
             self.epoch = batches.epoch
-            self.batches = _cut(images, labels, batches.order(), batches.batch_size)
+            self.batches = _EpochCut(images, labels, batches.order(), batches.batch_size)
 
         def __len__(self):
             return batches.batches_per_epoch()
@@ -109,22 +110,49 @@ def _py_dataset(batches: ShuffledBatches):
         def on_epoch_end(self):
             self.epoch += 1
             order = epoch_order(batches.seed, self.epoch, len(batches.images))
-            self.batches = _cut(images, labels, order, batches.batch_size)
+            self.batches = _EpochCut(images, labels, order, batches.batch_size)
 
     return EpochBatches()
 
 
-def _cut(images, labels, order: np.ndarray, batch_size: int) -> list:
-    """An epoch's batches, gathered in one go: on JAX each indexing is a dispatch (0.7 ms
-    on a CPU core), which per batch cost more than a GPU's whole training step."""
-    bounds = list(range(batch_size, len(order), batch_size))
-    if isinstance(images, np.ndarray):
-        return [(images[part], labels[part]) for part in np.split(order, bounds)]
-    import jax.numpy as jnp
+class _EpochCut:
+    """An epoch's batches, gathered in one go at its start. On JAX, indexing an array by a
+    batch's positions is a dispatch costing 0.7 ms on a CPU core (more than a GPU's whole
+    step), and cutting the epoch into many arrays at once compiles for seconds; so the full
+    batches are rows of one array, each taken by one small compiled call."""
 
-    order = jnp.asarray(order)
-    return list(zip(jnp.split(jnp.take(images, order, axis=0), bounds),
-                    jnp.split(jnp.take(labels, order, axis=0), bounds), strict=True))
+    def __init__(self, images, labels, order: np.ndarray, batch_size: int):
+        self.batch_size, self.full = batch_size, len(order) // batch_size
+        if isinstance(images, np.ndarray):
+            self.images, self.labels, self.order = images, labels, order
+            return
+        import jax.numpy as jnp
+
+        kept, order = self.full * batch_size, jnp.asarray(order)
+        images, labels = jnp.take(images, order, axis=0), jnp.take(labels, order, axis=0)
+        self.rows = [array[:kept].reshape(self.full, batch_size, *array.shape[1:])
+                     for array in (images, labels)]
+        self.order = None
+        self.tail = (images[kept:], labels[kept:]) if kept < len(order) else None
+
+    def __getitem__(self, index: int):
+        if self.order is not None:  # NumPy: each batch gathered when asked for
+            chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+            return self.images[chosen], self.labels[chosen]
+        if index == self.full:
+            return self.tail
+        return _row(self.rows[0], index), _row(self.rows[1], index)
+
+
+def _row(stacked, index: int):
+    return _jitted_row()(stacked, index)
+
+
+@functools.cache
+def _jitted_row():
+    import jax
+
+    return jax.jit(lambda stacked, index: stacked[index])  # one compile: the index is traced
 
 
 def _on_device(images: np.ndarray, labels: np.ndarray):
