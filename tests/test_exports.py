@@ -51,6 +51,7 @@ def exported(request, tmp_path_factory, small_mnist):
     return request.param, model, targets
 
 
+@pytest.mark.slow  # writing every format of two trained CNNs: 13 s
 def test_the_cnns_round_trip_in_every_format(exported, small_mnist):
     arch, model, targets = exported
     images = small_mnist.test_images[:IMAGES]
