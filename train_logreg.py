@@ -8,8 +8,7 @@ few seconds on a laptop CPU. The blog's version, plain SGD for 50 epochs on all 
     python train_logreg.py --optimizer sgd --epochs 50 --batch-size 32 --validation-split 0
 """
 
-import sys
-
+from mnistkit.runtime import exit_now
 from mnistkit.train.flags import training_parser
 from mnistkit.train.training import run_script
 
@@ -33,4 +32,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

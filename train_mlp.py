@@ -7,8 +7,7 @@ about 97.8% test accuracy (the demo: 97.66%).
     python train_mlp.py --epochs 10
 """
 
-import sys
-
+from mnistkit.runtime import exit_now
 from mnistkit.train.flags import training_parser
 from mnistkit.train.training import run_script
 
@@ -33,4 +32,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -23,6 +23,16 @@ def escape_unprintable_output() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def exit_now(status: int) -> None:
+    """End the process with ``status`` once the output is flushed, skipping the interpreter's
+    teardown: after TensorFlow has run, tearing it down takes 0.8 s (2-core CPU) and does
+    nothing a user can see. Everything a run writes is closed before its script returns."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            stream.flush()
+    os._exit(status)
+
+
 def load_backend_quietly(onednn: bool = True) -> None:
     """Import Keras and its backend and find the devices, without the C++ start-up chatter.
 

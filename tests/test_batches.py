@@ -1,6 +1,6 @@
-"""An epoch's batches, as fit gets them on the backends other than TensorFlow: every image
-once, in the epoch's order, the last batch short, the same whether the arrays are NumPy
-ones or JAX ones on a device."""
+"""An epoch's batches as fit gets them: every image once, in the epoch's order, the last
+batch short, the same whether the arrays are NumPy ones or JAX ones on a device; on
+TensorFlow scaled in the pipeline to exactly the floats scale_pixels gives."""
 
 import numpy as np
 import pytest
@@ -26,3 +26,25 @@ def test_an_epoch_cut_holds_every_image_once_in_its_order(on, count):
     assert len(batches[-1][1]) == count - 128 * (len(batches) - 1)
     np.testing.assert_array_equal(seen_labels, order)
     np.testing.assert_array_equal(seen_images, np.asarray(images)[order])
+
+
+def test_tensorflow_batches_are_the_scaled_images_to_the_last_bit():
+    # The training images stay uint8 and TensorFlow scales each batch in its pipeline: the
+    # floats must be exactly those scale_pixels gives, or a run would not repeat the old ones.
+    import tensorflow as tf  # noqa: F401  (the pipeline is TensorFlow's)
+
+    from mnistkit.prepare.batches import ShuffledBatches
+    from mnistkit.prepare.pixels import scale_pixels
+
+    images = np.arange(300 * 28 * 28, dtype=np.int64).reshape(300, 28, 28, 1) % 256
+    images = images.astype(np.uint8)
+    labels = np.arange(300, dtype=np.int32) % 10
+    batches = ShuffledBatches(images, labels, 128, seed=5, first_epoch=2)
+    seen = list(batches.fit_arguments()["x"])
+    assert [len(batch_labels) for _, batch_labels in seen] == [128, 128, 44]
+    order = epoch_order(5, 2, 300)
+    got = np.concatenate([batch_images.numpy() for batch_images, _ in seen])
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, scale_pixels(images[order]))
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for _, b in seen]), labels[order])
+    np.testing.assert_array_equal(batches.scaled(3), scale_pixels(images[:3]))

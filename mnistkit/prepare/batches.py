@@ -13,17 +13,22 @@ import numpy as np
 
 from mnistkit.files.data import Mnist
 from mnistkit.prepare.inputs import prepare_images
+from mnistkit.prepare.pixels import scale_pixels
 
 
 def split(model, mnist: Mnist, validation_split: float):
     """Training arrays and validation data, laid out for ``model``; like Keras'
-    ``validation_split``, the validation images are the last ones, taken before shuffling."""
-    images = prepare_images(mnist.train_images, model.input_shape[1:])
+    ``validation_split``, the validation images are the last ones, taken before shuffling.
+
+    The training images stay uint8, scaled batch by batch (:class:`ShuffledBatches`): on
+    TensorFlow that spares every run scaling and copying 188 MB of floats before training
+    starts. The validation images are scaled, as Keras takes them."""
+    images = prepare_images(mnist.train_images, model.input_shape[1:], scale=None)
     labels = mnist.train_labels.astype(np.int32)
     keep = math.ceil(len(images) * (1 - validation_split))
     if keep == len(images):
         return images, labels, None
-    return images[:keep], labels[:keep], (images[keep:], labels[keep:])
+    return images[:keep], labels[:keep], (scale_pixels(images[keep:]), labels[keep:])
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
@@ -44,6 +49,7 @@ class ShuffledBatches:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                  first_epoch: int = 0):
+        """``images``: uint8, laid out for the model (:func:`split`); batches come scaled."""
         self.images, self.labels = images, labels
         self.batch_size, self.seed = batch_size, seed
         self.epoch = first_epoch
@@ -63,12 +69,17 @@ class ShuffledBatches:
             lambda: iter([self.order()]), output_signature=tf.TensorSpec([None], tf.int32))
         dataset = (orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order))
                    .batch(self.batch_size)
-                   .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+                   .map(lambda index: (_scaled(tf.gather(images, index)),
+                                       tf.gather(labels, index)))
                    .prefetch(2)
                    # Known length: Keras would otherwise warn of data "running out" each run.
                    .apply(tf.data.experimental.assert_cardinality(self.batches_per_epoch()))
                    .with_options(options))
         return {"x": dataset, "shuffle": False}
+
+    def scaled(self, count: int) -> np.ndarray:
+        """The first ``count`` images, scaled as the batches are."""
+        return scale_pixels(self.images[:count])
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)
@@ -93,7 +104,8 @@ def _py_dataset(batches: ShuffledBatches):
     """The batches as a Keras ``PyDataset``, counting epochs itself from the first one."""
     import keras
 
-    images, labels = _on_device(batches.images, batches.labels)
+    # Scaled here, once: the same floats the TensorFlow pipeline computes per batch.
+    images, labels = _on_device(scale_pixels(batches.images), batches.labels)
 
     class EpochBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -142,6 +154,14 @@ class _EpochCut:
         if index == self.full:
             return self.tail
         return _row(self.rows[0], index), _row(self.rows[1], index)
+
+
+def _scaled(images):
+    """uint8 images as float32 on the "0-1" scale, in the graph: the same float32 division
+    as :func:`mnistkit.prepare.pixels.scale_pixels`, so the same values to the last bit."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 255
 
 
 def _row(stacked, index: int):

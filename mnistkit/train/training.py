@@ -150,6 +150,7 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
         callbacks.append(tensorboard_logs.callback(logs))
 
     shuffled = batches.ShuffledBatches(x_train, y_train, batch_size, config.seed, state["epoch"])
+    _create_variables(model, placement, shuffled.scaled(1), y_train[:1])
     callbacks.insert(0, shuffled.callback())
     model.fit(**shuffled.fit_arguments(),
               validation_data=validation,
@@ -172,6 +173,23 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
 
         export_and_check(config.output, config.export, mnist, pixels="0-1")  # as trained
     return record
+
+
+def _create_variables(model, placement: devices.Placement, images, labels) -> None:
+    """Create the metrics' and the optimizer's variables before ``fit`` traces its step.
+
+    Keras creates them inside the first trace, and a TensorFlow function that creates
+    variables is traced twice: half a second of every run. Scoring one image with
+    ``training=False`` draws no random numbers and moves no statistics, so the run is the
+    same, bit for bit. Under a TensorFlow strategy Keras builds them itself, in its scope."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or placement.strategy is not None:
+        return
+    model.compute_metrics(images, labels, model(images, training=False), None)
+    model.reset_metrics()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def _start_or_resume(model, config: TrainingConfig, checkpoint: Checkpoint) -> dict:
