@@ -5,8 +5,8 @@
     large    the blog's CNN: Conv(64) -> Conv(32) -> MaxPool -> Dropout -> Dense(256)
              -> Dropout -> Dense(10), laid out consistently in channels_last
                                                                    1,201,578 params, ~99.2%
-    fast     Conv(16, 5x5) -> MaxPool -> ReLU -> Conv(32) -> MaxPool -> BatchNorm -> ReLU
-             -> Dense(10)                                          13,162 params, ~99.1%
+    fast     Conv(16, 5x5) -> MaxPool -> ReLU -> Conv(48) -> MaxPool -> BatchNorm -> ReLU
+             -> Dense(10)                                          19,530 params, ~99.1%
     modern   random rotation, shift and zoom while training; four Conv -> BatchNorm -> ReLU
              blocks with pooling; Dropout -> Dense(10)            162,474 params, ~99.65%
 
@@ -14,7 +14,7 @@
 Adam, batch 128, validation split 0.2; `large` is the blog's (99.16% there), trained
 10 epochs with Adam, batch 32. `fast` and `modern` are this project's, both on all 60,000
 images with a one-cycle learning rate: `fast` is the quickest way to 99%, 2 epochs of Adam
-in batches of 256;
+in batches of 384;
 `modern` the most accurate, 18 epochs of AdamW with label smoothing. The default, `deeper`,
 trains in well under a minute on a laptop CPU and is the most accurate per parameter.
 
@@ -40,7 +40,7 @@ ARCHITECTURES = {
     "large": {"epochs": 10, "batch_size": 32, "validation_split": 0.0},
     # Beyond the tutorials: trained on all 60,000 images, with a one-cycle schedule. Label
     # smoothing let modern stop at 18 epochs instead of 30, more accurate on every seed tried.
-    "fast": {"epochs": 2, "batch_size": 256, "learning_rate": 0.02, "schedule": "onecycle",
+    "fast": {"epochs": 2, "batch_size": 384, "learning_rate": 0.02, "schedule": "onecycle",
              "validation_split": 0.0, "precision": "auto"},
     "modern": {"epochs": 18, "batch_size": 128, "optimizer": "adamw", "learning_rate": 0.003,
                "schedule": "onecycle", "validation_split": 0.0, "label_smoothing": 0.1},
@@ -84,15 +84,16 @@ def build_model(config):
     if config.arch == "fast":
         return keras.Sequential([
             keras.Input(shape=(28, 28, 1)),
-            # 16 and 32 filters: multiples of 16 suit the CPU's bfloat16 kernels (20 and 40
-            # took 1.5x longer an epoch, for 0.0001 more accuracy on average).
+            # Multiples of 16 filters suit the CPU's bfloat16 kernels: 20 and 40 took 1.5x
+            # longer an epoch than 16 and 32. Batches of 384 take 0.3 s less an epoch than
+            # of 256; 48 filters in the second layer win back the accuracy they cost.
             layers.Conv2D(16, 5),                         # -> 24x24x16
             # Pooling before rectifying gives the same values, and the ReLU touches a
             # quarter of them.
             layers.MaxPooling2D(2),                       # -> 12x12x16
             layers.ReLU(),
-            layers.Conv2D(32, 3, use_bias=False),         # -> 10x10x32
-            layers.MaxPooling2D(2),                       # -> 5x5x32
+            layers.Conv2D(48, 3, use_bias=False),         # -> 10x10x48
+            layers.MaxPooling2D(2),                       # -> 5x5x48
             layers.BatchNormalization(),                  # lets the learning rate be high
             layers.ReLU(),
             layers.Flatten(),

@@ -8,13 +8,14 @@ set is scored once, at the end (no stopping on it). Printed per run: test accura
 seconds of training, and the FLOP/s of that training against this CPU's measured float32
 limit (benchmarks/arithmetic.py). With --before, the same run also measures the ways these
 accuracies were reached before, so that the gain is a ratio within one run on one machine:
-for fast, the deeper CNN with a one-cycle schedule to 99.0% (test set scored after every
-epoch); for modern, the 30-epoch recipe of record (0.9961/0.9956/0.9955/0.9967 for seeds 1-4:
-distortions as Keras layers inside the model, Keras' own batch normalisation), timed for 2
-epochs before the seeds and 2 after them: 30 epochs cost its first epoch plus 29 times its
-second, the mean of the two estimates.
+for fast, the fast preset until 2026-12-04 (Conv(20, 5x5) and Conv(40) each with batch
+normalisation, batch 128, float32; 0.9916 in 9.6-12.6 s of training), trained by today's
+train_cnn.py for each seed; for modern, the 30-epoch recipe of record (0.9961/0.9956/
+0.9955/0.9967 for seeds 1-4: distortions as Keras layers inside the model, Keras' own batch
+normalisation), timed for 2 epochs before the seeds and 2 after them: 30 epochs cost its
+first epoch plus 29 times its second, the mean of the two estimates.
 
-    python benchmarks/time_to_accuracy.py --before                  # fast, 4 seeds, ~6 min
+    python benchmarks/time_to_accuracy.py --before                  # fast, 4 seeds, ~2 min
     python benchmarks/time_to_accuracy.py --presets modern --before # 4 seeds, ~80 min
     python benchmarks/time_to_accuracy.py --quick                   # one short run, ~1 min
 """
@@ -36,14 +37,36 @@ sys.path.insert(0, str(ROOT))
 PRESETS = {"fast": (["train_cnn.py", "--arch", "fast"], 0.99, 0.99),
            "modern": (["train_cnn.py", "--arch", "modern"], 0.996, 0.9955)}
 DEFAULT_SEED = 1
-# The quickest way to 99% before the fast preset (README, issue 14): 8 epochs, 41 s there.
-DEEPER_TO_99 = ["train_cnn.py", "--epochs", "12", "--batch-size", "48", "--learning-rate",
-                "0.005", "--schedule", "onecycle", "--validation-split", "0",
-                "--target-accuracy", "0.99", "--precision", "float32"]  # as it was then
+# The fast preset's settings until 2026-12-04, its model in previous_fast_model().
+PREVIOUS_FAST = ["--arch", "fast", "--batch-size", "128", "--learning-rate", "0.01",
+                 "--precision", "float32"]
+PREVIOUS_FAST_LABEL = "before: the fast preset until 2026-12-04"
 # The modern CNN's recipe of record, 2026-12-02 (README): its epochs and, for the default
 # seed, its test accuracy and errors, which a 2-epoch timing cannot measure.
 RECORD_EPOCHS, RECORD_ACCURACY, RECORD_ERRORS = 30, 0.9961, 39
 RECORD_LABEL = "before: modern, the 30-epoch recipe of record"
+
+
+def previous_fast_model(config):
+    """The fast preset's model until 2026-12-04: 17,950 parameters."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(20, 5, use_bias=False), layers.MaxPooling2D(2),
+        layers.BatchNormalization(), layers.ReLU(),
+        layers.Conv2D(40, 3, use_bias=False), layers.MaxPooling2D(2),
+        layers.BatchNormalization(), layers.ReLU(),
+        layers.Flatten(), layers.Dense(10, activation="softmax")], name="cnn_fast")
+
+
+def train_previous_fast(argv: list[str]) -> int:
+    """train_cnn.py as it is, with the previous fast model: the same pipeline and loop."""
+    import train_cnn
+    from mnistkit.train.training import run_script
+
+    return run_script(train_cnn.make_parser(), previous_fast_model, argv)
 
 
 def record_recipe_model():
@@ -112,7 +135,7 @@ def record_recipe_seconds(data: str | None, output: Path) -> dict:
 
 
 def train(argv: list[str], output: Path, data: str | None) -> dict:
-    """Run a training process; its JSON record, with the FLOPs per image of its model."""
+    """Run a training process; its JSON record."""
     argv = [sys.executable, *argv, "--quiet", "--no-plot", "--output", str(output)]
     if data:
         argv += ["--data", data]
@@ -171,6 +194,13 @@ def markdown(rows: list[dict], peak: float) -> str:
                          f"(mean {statistics.mean(seconds):.1f} s); test accuracy "
                          f"{min(r['accuracy'] for r in runs):.4f}-"
                          f"{max(r['accuracy'] for r in runs):.4f}")
+    fast = [r["train_seconds"] for r in rows if r["preset"] == "fast"]
+    previous = [r["train_seconds"] for r in rows if r["preset"] == PREVIOUS_FAST_LABEL]
+    if fast and previous:
+        lines.append(f"\nfast against the previous fast preset in this run: "
+                     f"{statistics.mean(fast):.1f} / {statistics.mean(previous):.1f} s = "
+                     f"{statistics.mean(fast) / statistics.mean(previous):.2f} (means), "
+                     f"{max(fast) / min(previous):.2f} (slowest against quickest)")
     record = [r for r in rows if r["preset"] == RECORD_LABEL]
     modern = [r["train_seconds"] for r in rows if r["preset"] == "modern"]
     if record and modern:
@@ -195,7 +225,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="local MNIST (default: $MNIST_DATA)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--time-record-recipe", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--train-previous-fast", nargs=argparse.REMAINDER,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.train_previous_fast is not None:
+        return train_previous_fast(args.train_previous_fast)
     if args.time_record_recipe:
         time_record_recipe(args.data, args.time_record_recipe)
         return 0
@@ -229,13 +263,18 @@ def main(argv=None) -> int:
                 before_modern.append(record_recipe_seconds(args.data, folder / "record2.json"))
                 rows += record_rows(before_modern, rows)
         if args.before and "fast" in args.presets:
-            record = train(DEEPER_TO_99, folder / "deeper99.h5", args.data)
-            record["flops_per_image"] = script_flops_per_image(DEEPER_TO_99)
-            reached = record["target_accuracy"]
-            rows.append(row("before: deeper, one-cycle, to 99.0%", DEFAULT_SEED, record, 0.99,
-                            train_seconds=reached["seconds"],
-                            note=f"reached after {reached['reached_epoch']} epochs"
-                            if reached["reached_epoch"] else "not reached"))
+            import keras
+            from arithmetic import training_flops_per_image
+
+            flops = training_flops_per_image(previous_fast_model(None))
+            keras.backend.clear_session()
+            for seed in args.seeds:
+                record = train([__file__, "--train-previous-fast", *PREVIOUS_FAST,
+                                "--seed", str(seed)], folder / f"previous{seed}.h5", args.data)
+                record["flops_per_image"] = flops
+                rows.append(row(PREVIOUS_FAST_LABEL, seed, record, 0.99))
+                print(f"previous fast seed {seed}: {rows[-1]['accuracy']:.4f} in "
+                      f"{rows[-1]['train_seconds']:.1f} s", flush=True)
     from arithmetic import peak_gflops
 
     peak = peak_gflops()

@@ -10,7 +10,7 @@ MODELS = [
     ("train_cnn", ["--arch", "simple"], 54_410, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "deeper"], 17_578, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "large"], 1_201_578, (None, 28, 28, 1)),
-    ("train_cnn", ["--arch", "fast"], 13_162, (None, 28, 28, 1)),
+    ("train_cnn", ["--arch", "fast"], 19_530, (None, 28, 28, 1)),
     ("train_cnn", ["--arch", "modern"], 162_474, (None, 28, 28, 1)),
 ]
 
@@ -28,7 +28,7 @@ def test_parameter_counts_match_the_tutorials(script, argv, params, input_shape)
     ([], 5, 128, "models/cnn_deeper.h5"),
     (["--arch", "simple"], 5, 128, "models/cnn_simple.h5"),
     (["--arch", "large"], 10, 32, "models/cnn_large.h5"),
-    (["--arch", "fast"], 2, 256, "models/cnn_fast.h5"),
+    (["--arch", "fast"], 2, 384, "models/cnn_fast.h5"),
     (["--arch", "modern"], 18, 128, "models/cnn_modern.h5"),
     (["--arch", "large", "--epochs", "2"], 2, 32, "models/cnn_large.h5"),
 ])
