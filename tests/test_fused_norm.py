@@ -32,6 +32,23 @@ def test_training_step_matches_keras_batch_normalization():
     np.testing.assert_allclose(plain(x), fused(x), rtol=1e-5, atol=1e-6)  # Keras' own code
 
 
+def test_bfloat16_activations_normalise_as_keras_does():
+    # Under mixed_bfloat16 the fused kernel takes the bfloat16 activations as they are (no
+    # cast to float32): the same outputs and moving statistics as Keras' own layer.
+    x = tf.constant(np.random.default_rng(1).normal(2, 3, (32, 6, 6, 8)), tf.bfloat16)
+    plain = keras.layers.BatchNormalization(dtype="mixed_bfloat16")
+    fused = FusedBatchNormalization(dtype="mixed_bfloat16")
+    outputs = []
+    for layer in (plain, fused):
+        layer.build(x.shape)
+        outputs.append(layer(x, training=True))
+    assert outputs[1].dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(outputs[0], tf.float32), tf.cast(outputs[1], tf.float32),
+                               atol=0.02)  # bfloat16 holds 3 significant digits
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(plain, name), getattr(fused, name), rtol=1e-5)
+
+
 def test_copy_has_the_same_weights_and_models_without_batch_norm_are_left_alone():
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),

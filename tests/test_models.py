@@ -29,7 +29,7 @@ def test_parameter_counts_match_the_tutorials(script, argv, params, input_shape)
     (["--arch", "simple"], 5, 128, "models/cnn_simple.h5"),
     (["--arch", "large"], 10, 32, "models/cnn_large.h5"),
     (["--arch", "fast"], 2, 384, "models/cnn_fast.h5"),
-    (["--arch", "modern"], 18, 128, "models/cnn_modern.h5"),
+    (["--arch", "modern"], 20, 128, "models/cnn_modern.h5"),
     (["--arch", "large", "--epochs", "2"], 2, 32, "models/cnn_large.h5"),
 ])
 def test_cnn_defaults_follow_the_architecture(argv, epochs, batch_size, output):

@@ -24,19 +24,22 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        x = tf.cast(inputs, "float32")  # as Keras does: statistics in float32
+        # The kernel takes bfloat16 and float16 activations as they are and computes the
+        # statistics in float32, as Keras does; casting the activations to float32 first
+        # gave the same numbers to the last bit, and took a quarter of the modern CNN's
+        # bfloat16 epoch (18.6 s against 13.4 s).
         y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"),
+            inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"),
             epsilon=self.epsilon, is_training=True)
         # The kernel normalises by the batch's variance but returns it with Bessel's
         # correction; Keras' moving variance averages the uncorrected one.
-        count = tf.cast(tf.size(x) // tf.shape(x)[-1], "float32")
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], "float32")
         variance = variance * (count - 1) / count
         self.moving_mean.assign(self.moving_mean * self.momentum
                                 + mean * (1 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum
                                     + variance * (1 - self.momentum))
-        return tf.cast(y, self.compute_dtype)
+        return tf.cast(y, self.compute_dtype)  # no-op: Keras hands inputs in that dtype
 
     def _fusable(self, inputs) -> bool:
         rank = len(inputs.shape)
