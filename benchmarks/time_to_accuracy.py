@@ -155,7 +155,9 @@ def row(label: str, seed: int, record: dict, target: float,
             "errors": record["test"]["errors"],
             "train_seconds": record["train_seconds"] if train_seconds is None else train_seconds,
             "epochs": epochs, "gflops_per_second": flops / record["train_seconds"] / 1e9,
-            "target": target, "met": accuracy >= target, "note": note}
+            "target": target, "met": accuracy >= target, "note": note,
+            "precision": "bfloat16" if "bfloat16" in record.get("placement", {}).get(
+                "precision", "") else "float32"}
 
 
 def record_rows(timings: list[dict], rows: list[dict]) -> list[dict]:
@@ -174,16 +176,20 @@ def record_rows(timings: list[dict], rows: list[dict]) -> list[dict]:
              "note": f"accuracy of record; seconds estimated here, {shown} s"}]
 
 
-def markdown(rows: list[dict], peak: float) -> str:
-    lines = [f"Peak: float32 matrix multiply, {peak:.1f} GFLOP/s on this CPU.", "",
-             "| run | seed | test accuracy | errors | epochs | training s | GFLOP/s | "
-             "share of peak | target | met |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+def markdown(rows: list[dict], peaks: dict[str, float]) -> str:
+    shown = ", ".join(f"{dtype} {value:.1f}" for dtype, value in peaks.items())
+    lines = [f"Peak: matrix multiply on this CPU, GFLOP/s: {shown}; each share is of the peak "
+             "of the precision the run computed in.", "",
+             "| run | seed | test accuracy | errors | epochs | precision | training s | "
+             "GFLOP/s | share of peak | target | met |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
+        precision = r.get("precision", "float32")
         lines.append(
             f"| {r['preset']}{' (' + r['note'] + ')' if r['note'] else ''} | {r['seed']} | "
-            f"{r['accuracy']:.4f} | {r['errors']} | {r['epochs']} | {r['train_seconds']:.1f} | "
-            f"{r['gflops_per_second']:.1f} | {r['gflops_per_second'] / peak:.0%} | "
+            f"{r['accuracy']:.4f} | {r['errors']} | {r['epochs']} | {precision} | "
+            f"{r['train_seconds']:.1f} | {r['gflops_per_second']:.1f} | "
+            f"{r['gflops_per_second'] / peaks[precision]:.0%} | "
             f"{r['target']} | {'yes' if r['met'] else '**no**'} |")
     for name in dict.fromkeys(r["preset"] for r in rows):
         runs = [r for r in rows if r["preset"] == name]
@@ -277,7 +283,7 @@ def main(argv=None) -> int:
                       f"{rows[-1]['train_seconds']:.1f} s", flush=True)
     from arithmetic import peak_gflops
 
-    peak = peak_gflops()
+    peak = {dtype: peak_gflops(dtype=dtype) for dtype in ("float32", "bfloat16")}
     table = markdown(rows, peak)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:

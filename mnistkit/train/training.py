@@ -231,6 +231,12 @@ def _steps_per_execution(placement: devices.Placement) -> int:
     # several steps per call fail inside TensorFlow ("You must feed a value for placeholder").
     if keras.backend.backend() == "torch" or placement.strategy is not None:
         return 1
+    # JAX over several CPU devices: with many steps queued, XLA's CPU client can start a
+    # later step on one device before the all-reduce of an earlier one, and both wait for
+    # ever (seen on a busy 2-core machine). One step per call, each awaited by NanGuard's
+    # look at the loss, keeps a single step in flight.
+    if placement.engine == "DataParallel" and placement.device.startswith("CPU"):
+        return 1
     return STEPS_PER_EXECUTION
 
 
