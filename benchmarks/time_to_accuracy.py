@@ -98,8 +98,8 @@ def time_record_recipe(data: str | None, output: Path) -> None:
     from mnistkit.files.data import load_mnist
     from mnistkit.prepare import batches
     from mnistkit.train.callbacks import EpochTimer
+    from mnistkit.train.compiling import STEPS_PER_EXECUTION, build_optimizer
     from mnistkit.train.config import TrainingConfig
-    from mnistkit.train.training import STEPS_PER_EXECUTION, build_optimizer
 
     runtime.load_backend_quietly()
     runtime.seed_everything(DEFAULT_SEED)

@@ -136,11 +136,11 @@ def test_the_training_step_is_traced_once(small_mnist, tmp_path, monkeypatch, ar
 def test_jax_over_several_cpu_devices_keeps_one_step_in_flight():
     # With 64 steps queued per call, XLA's CPU client deadlocked under load (issue 29): one
     # step per call there, each awaited when NanGuard reads its loss. Elsewhere 64 a call.
+    from mnistkit.train.compiling import STEPS_PER_EXECUTION, steps_per_execution
     from mnistkit.train.devices import Placement
-    from mnistkit.train.training import STEPS_PER_EXECUTION, _steps_per_execution
 
     cpu = "CPU: Intel(R) Xeon(R) Processor (2 cores)"
-    assert _steps_per_execution(Placement(device=cpu, engine="DataParallel", replicas=2)) == 1
-    assert _steps_per_execution(Placement(device="GPU: NVIDIA H200", engine="DataParallel",
+    assert steps_per_execution(Placement(device=cpu, engine="DataParallel", replicas=2)) == 1
+    assert steps_per_execution(Placement(device="GPU: NVIDIA H200", engine="DataParallel",
                                           replicas=8)) == STEPS_PER_EXECUTION
-    assert _steps_per_execution(Placement(device=cpu)) == STEPS_PER_EXECUTION
+    assert steps_per_execution(Placement(device=cpu)) == STEPS_PER_EXECUTION

@@ -19,7 +19,7 @@ from mnistkit.files.records import record_path
 from mnistkit.files.saving import OutputError, check_folder, check_targets
 from mnistkit.prepare import batches
 from mnistkit.score.evaluation import evaluate_model
-from mnistkit.train import devices, fused_steps
+from mnistkit.train import compiling, devices, fused_steps
 from mnistkit.train.checkpoint import Checkpoint, CheckpointError
 from mnistkit.train.config import TrainingConfig
 from mnistkit.train.devices import DeviceError
@@ -34,9 +34,6 @@ from mnistkit.train.run_record import (
 from mnistkit.write.errors import ExportError
 from mnistkit.write.formats import check_export_targets
 
-# Keras dispatches one Python call per step by default: for these small models that
-# overhead, not arithmetic, is most of the time. Running many steps per call removes it.
-STEPS_PER_EXECUTION = 64
 VALIDATION_BATCH = 2000  # fewer, larger validation batches: less overhead per epoch
 
 
@@ -125,9 +122,10 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
         x_train, y_train, validation = batches.split(model, mnist, config.validation_split)
         batch_size = config.batch_size * placement.local_replicas  # this process's share
         steps = config.epochs * math.ceil(len(x_train) / (config.batch_size * placement.replicas))
-        y_train, validation, loss = _labels_and_loss(config, y_train, validation)
-        model.compile(optimizer=build_optimizer(config, steps), loss=loss, metrics=["accuracy"],
-                      steps_per_execution=_steps_per_execution(placement))
+        y_train, validation, loss = compiling.labels_and_loss(config, y_train, validation)
+        model.compile(optimizer=compiling.build_optimizer(config, steps), loss=loss,
+                      metrics=["accuracy"],
+                      steps_per_execution=compiling.steps_per_execution(placement))
         fused_steps.fuse_steps(model)
         state = _start_or_resume(model, config, checkpoint)
     x_train, y_train = devices.shard(placement, x_train, y_train)
@@ -150,7 +148,7 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
         callbacks.append(tensorboard_logs.callback(logs))
 
     shuffled = batches.ShuffledBatches(x_train, y_train, batch_size, config.seed, state["epoch"])
-    _create_variables(model, placement, shuffled.scaled(1), y_train[:1])
+    compiling.create_variables(model, placement, shuffled.scaled(1), y_train[:1])
     callbacks.insert(0, shuffled.callback())
     model.fit(**shuffled.fit_arguments(),
               validation_data=validation,
@@ -175,23 +173,6 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
     return record
 
 
-def _create_variables(model, placement: devices.Placement, images, labels) -> None:
-    """Create the metrics' and the optimizer's variables before ``fit`` traces its step.
-
-    Keras creates them inside the first trace, and a TensorFlow function that creates
-    variables is traced twice: half a second of every run. Scoring one image with
-    ``training=False`` draws no random numbers and moves no statistics, so the run is the
-    same, bit for bit. Under a TensorFlow strategy Keras builds them itself, in its scope."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow" or placement.strategy is not None:
-        return
-    model.compute_metrics(images, labels, model(images, training=False), None)
-    model.reset_metrics()
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-
-
 def _start_or_resume(model, config: TrainingConfig, checkpoint: Checkpoint) -> dict:
     """An empty run, or with ``--resume`` the checkpoint's run, its values put into ``model``."""
     if config.resume and checkpoint.exists():
@@ -205,59 +186,6 @@ def _start_or_resume(model, config: TrainingConfig, checkpoint: Checkpoint) -> d
         print(f"no checkpoint at {checkpoint.variables_path}; starting afresh")
     return {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
             "settings": Checkpoint.settings(config)}
-
-
-def _labels_and_loss(config: TrainingConfig, y_train, validation):
-    """The labels and the loss: digits as integers, or with --label-smoothing as one-hot rows,
-    which Keras' smoothed cross-entropy needs."""
-    smoothing = config.label_smoothing
-    if not smoothing:
-        return y_train, validation, "sparse_categorical_crossentropy"
-    import keras
-
-    def one_hot(labels):
-        return keras.utils.to_categorical(labels, 10).astype("float32")
-
-    if validation is not None:
-        validation = (validation[0], one_hot(validation[1]))
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-    return one_hot(y_train), validation, loss
-
-
-def _steps_per_execution(placement: devices.Placement) -> int:
-    import keras
-
-    # Keras' torch trainer refuses more than one step per call; under a TensorFlow strategy
-    # several steps per call fail inside TensorFlow ("You must feed a value for placeholder").
-    if keras.backend.backend() == "torch" or placement.strategy is not None:
-        return 1
-    # JAX over several CPU devices: with many steps queued, XLA's CPU client can start a
-    # later step on one device before the all-reduce of an earlier one, and both wait for
-    # ever (seen on a busy 2-core machine). One step per call, each awaited by NanGuard's
-    # look at the loss, keeps a single step in flight.
-    if placement.engine == "DataParallel" and placement.device.startswith("CPU"):
-        return 1
-    return STEPS_PER_EXECUTION
-
-
-def build_optimizer(config: TrainingConfig, total_steps: int):
-    """The optimizer ``config`` names (``optimizer``, ``learning_rate``, ``schedule``), its
-    schedule spread over ``total_steps``."""
-    import keras
-
-    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
-               "nadam": keras.optimizers.Nadam}
-    optimizer = classes[config.optimizer]
-    peak = config.learning_rate or optimizer().learning_rate.numpy().item()
-    if config.schedule == "cosine":
-        peak = keras.optimizers.schedules.CosineDecay(peak, decay_steps=total_steps)
-    elif config.schedule == "onecycle":
-        warmup = max(1, total_steps // 5)
-        peak = keras.optimizers.schedules.CosineDecay(
-            peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,
-            warmup_steps=warmup)
-    return optimizer(learning_rate=peak)
 
 
 def _raise_terminated(signum, frame) -> None:
