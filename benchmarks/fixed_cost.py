@@ -9,8 +9,9 @@ the whole process both ways and its speed-up, then the stages, means over the ro
     start-up      interpreter, our package, reading the command line
     import        Keras and its backend (TensorFlow), finding the devices
     read MNIST    the four arrays from the local copy
-    prepare       the training and validation arrays laid out and scaled
-    build         model built and compiled, pipeline made (ours: also checkpoint state)
+    prepare       ours: the training and validation arrays laid out (the tutorial's own
+                  reshaping, scaling and one-hot labels count under build)
+    build         model built and compiled, up to fit's first epoch
     first epoch   its excess over a later epoch: tracing the step, first runs of kernels
     epochs        the epochs at the pace of the later ones
     test          all 10,000 test images scored
