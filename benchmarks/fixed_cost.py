@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speed import MODELS  # noqa: E402  (the tutorials' settings and our commands)
+from speed import MODELS, timed_process  # noqa: E402  (the tutorials' settings, our commands)
 
 COURSE_MODELS = ["logreg", "mlp", "simple", "deeper"]  # the course demo's four, 5 epochs
 STAGES = ["start-up", "import", "read MNIST", "prepare", "build", "first epoch", "epochs",
@@ -126,12 +125,10 @@ def measure(name: str, way: str, data: str | None, folder: Path) -> dict:
                                     str(settings["epochs"]), "--output",
                                     str(output.with_suffix(".h5"))]
     argv += ["--data", data] if data else []
-    started = time.time()
-    process = subprocess.run([sys.executable, __file__, "--timed-run", str(marks_path), script,
-                              *argv], cwd=ROOT, capture_output=True, text=True)
-    ended = time.time()
-    if process.returncode != 0:
-        raise SystemExit(f"error: {name} ({way}) failed:\n{process.stderr}")
+    started = time.time()  # the clock the process's marks are on
+    seconds, _ = timed_process([sys.executable, __file__, "--timed-run", str(marks_path),
+                                script, *argv])
+    ended = started + seconds
     marks, record = json.loads(marks_path.read_text()), json.loads(output.read_text())
     return {"model": name, "way": way, "whole": ended - started,
             "stages": stages(marks, record["epoch_seconds"], started, ended),
