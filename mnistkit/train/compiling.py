@@ -3,6 +3,7 @@ optimizer and its schedule, the labels and loss, the steps per call, the variabl
 
 from __future__ import annotations
 
+from mnistkit.train import fused_adam
 from mnistkit.train.config import TrainingConfig
 from mnistkit.train.devices import Placement
 
@@ -28,7 +29,9 @@ def build_optimizer(config: TrainingConfig, total_steps: int):
         peak = keras.optimizers.schedules.CosineDecay(
             peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,
             warmup_steps=warmup)
-    return optimizer(learning_rate=peak)
+    built = optimizer(learning_rate=peak)
+    fused_adam.use_fused_update(built)
+    return built
 
 
 def labels_and_loss(config: TrainingConfig, y_train, validation):
