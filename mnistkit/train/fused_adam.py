@@ -29,8 +29,10 @@ def use_fused_update(optimizer) -> None:
         # embeddings) need the sparse kernel: Keras' own code handles both.
         if tf.distribute.has_strategy() or isinstance(gradient, tf.IndexedSlices):
             return keras_update(gradient, variable, learning_rate)
-        dtype = variable.dtype
         index = optimizer._get_variable_index(variable)
+        if isinstance(variable, keras.Variable):  # Keras passes TensorFlow's own variable
+            variable = variable.value
+        dtype = variable.dtype
         step = tf.cast(optimizer.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(optimizer.beta_1, dtype), tf.cast(optimizer.beta_2, dtype)
         return tf.raw_ops.ResourceApplyAdam(
