@@ -150,10 +150,9 @@ def _train(build_model, config: TrainingConfig, mnist: Mnist,
     shuffled = batches.ShuffledBatches(x_train, y_train, batch_size, config.seed, state["epoch"])
     compiling.create_variables(model, placement, shuffled.scaled(1), y_train[:1])
     callbacks.insert(0, shuffled.callback())
+    validation_batch = VALIDATION_BATCH // placement.local_replicas * placement.local_replicas
     model.fit(**shuffled.fit_arguments(),
-              validation_data=validation,
-              validation_batch_size=VALIDATION_BATCH // placement.local_replicas
-              * placement.local_replicas,
+              **batches.validation_arguments(validation, validation_batch),
               initial_epoch=state["epoch"], epochs=config.epochs, verbose=verbose,
               callbacks=callbacks)
 
