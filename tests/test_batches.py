@@ -48,3 +48,20 @@ def test_tensorflow_batches_are_the_scaled_images_to_the_last_bit():
     np.testing.assert_array_equal(got, scale_pixels(images[order]))
     np.testing.assert_array_equal(np.concatenate([b.numpy() for _, b in seen]), labels[order])
     np.testing.assert_array_equal(batches.scaled(3), scale_pixels(images[:3]))
+
+
+def test_validation_batches_are_the_scaled_images_in_order():
+    # The validation images stay uint8 too: TensorFlow scales each batch of the held-out
+    # images, in their order, to exactly the floats scale_pixels gives.
+    from mnistkit.prepare.batches import validation_arguments
+    from mnistkit.prepare.pixels import scale_pixels
+
+    images = (np.arange(250 * 28 * 28) % 256).astype(np.uint8).reshape(250, 28, 28, 1)
+    labels = np.arange(250, dtype=np.int32) % 10
+    arguments = validation_arguments((images, labels), batch_size=100)
+    seen = list(arguments["validation_data"])
+    assert [len(batch_labels) for _, batch_labels in seen] == [100, 100, 50]
+    got = np.concatenate([batch_images.numpy() for batch_images, _ in seen])
+    assert got.dtype == np.float32 and np.array_equal(got, scale_pixels(images))
+    assert np.array_equal(np.concatenate([answers for _, answers in seen]), labels)
+    assert validation_arguments(None, 100) == {"validation_data": None}
