@@ -47,8 +47,11 @@ def validation_arguments(validation, batch_size: int) -> dict:
                 "validation_batch_size": batch_size}
     import tensorflow as tf
 
+    options = tf.data.Options()
+    options.autotune.enabled = False  # as for the training batches (ShuffledBatches)
     dataset = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-               .map(lambda batch, answers: (_scaled(batch), answers)).prefetch(1))
+               .map(lambda batch, answers: (_scaled(batch), answers)).prefetch(1)
+               .with_options(options))
     return {"validation_data": dataset}
 
 
