@@ -72,6 +72,19 @@ def peak_gflops(size: int = 2048, repeats: int = 8, dtype: str = "float32") -> f
     return 2 * size**3 / best / 1e9
 
 
+PEAK_DTYPES = ("float32", "bfloat16")
+
+
+def peaks_gflops() -> dict[str, float]:
+    """This CPU's matrix-multiply peak for each precision a run computes in."""
+    return {dtype: peak_gflops(dtype=dtype) for dtype in PEAK_DTYPES}
+
+
+def peak_dtype(precision: str) -> str:
+    """The peak a run's share is of: its record's precision ("mixed_bfloat16", "float32")."""
+    return "bfloat16" if "bfloat16" in precision else "float32"
+
+
 def main() -> int:
     from mnistkit import runtime
 

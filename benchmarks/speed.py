@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, it still finds mnistkit
 
+from arithmetic import peak_dtype  # noqa: E402  (light: no Keras)
+
 # name: (tutorial, its settings, the project's command for the same settings)
 MODELS = {
     "logreg": ("course demo", dict(epochs=5, batch_size=128, validation_split=0.2,
@@ -198,7 +200,7 @@ def markdown(runs: list[dict], peaks: dict[str, float], tutorial_onednn: bool = 
     for name in dict.fromkeys(run["model"] for run in runs):
         ref, own = per_epoch(runs, name, "tutorial"), per_epoch(runs, name, "ours")
         rate = own["gflop_per_epoch"] / own["in_process"]  # while training, not starting up
-        dtype = "bfloat16" if "bfloat16" in own["precision"] else "float32"
+        dtype = peak_dtype(own["precision"])
         peak = peaks.get(dtype, peaks["float32"])
         lines.append(
             f"| {name} | {own['epochs']} | {ref['seconds_per_epoch']:.2f} | "
@@ -261,7 +263,7 @@ def main(argv=None) -> int:
                     print(f"{name:10s} {way:8s} {n:2d} epochs {runs[-1]['process_seconds']:7.1f} s"
                           f"  test accuracy {runs[-1]['test_accuracy']:.4f}", flush=True)
 
-    from arithmetic import peak_gflops, script_flops_per_image
+    from arithmetic import peaks_gflops, script_flops_per_image
 
     from mnistkit import runtime
 
@@ -271,7 +273,7 @@ def main(argv=None) -> int:
         for run in runs:
             if run["model"] == name and run["way"] == "ours":
                 run["flops_per_image"] = flops
-    peaks = {dtype: peak_gflops(dtype=dtype) for dtype in ("float32", "bfloat16")}
+    peaks = peaks_gflops()
     table = markdown(runs, peaks, args.tutorial_onednn)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:

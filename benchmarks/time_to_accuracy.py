@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from arithmetic import peak_dtype  # noqa: E402  (light: no Keras)
+
 # preset: (command, target with the default seed, target with the other seeds)
 PRESETS = {"fast": (["train_cnn.py", "--arch", "fast"], 0.99, 0.99),
            "modern": (["train_cnn.py", "--arch", "modern"], 0.996, 0.996)}
@@ -156,8 +158,7 @@ def row(label: str, seed: int, record: dict, target: float,
             "train_seconds": record["train_seconds"] if train_seconds is None else train_seconds,
             "epochs": epochs, "gflops_per_second": flops / record["train_seconds"] / 1e9,
             "target": target, "met": accuracy >= target, "note": note,
-            "precision": "bfloat16" if "bfloat16" in record.get("placement", {}).get(
-                "precision", "") else "float32"}
+            "precision": peak_dtype(record.get("placement", {}).get("precision", ""))}
 
 
 def record_rows(timings: list[dict], rows: list[dict]) -> list[dict]:
@@ -281,9 +282,9 @@ def main(argv=None) -> int:
                 rows.append(row(PREVIOUS_FAST_LABEL, seed, record, 0.99))
                 print(f"previous fast seed {seed}: {rows[-1]['accuracy']:.4f} in "
                       f"{rows[-1]['train_seconds']:.1f} s", flush=True)
-    from arithmetic import peak_gflops
+    from arithmetic import peaks_gflops
 
-    peak = {dtype: peak_gflops(dtype=dtype) for dtype in ("float32", "bfloat16")}
+    peak = peaks_gflops()
     table = markdown(rows, peak)
     print(f"\n{runtime.device()}; {json.dumps(runtime.versions())}\n\n{table}")
     if args.json:

@@ -47,11 +47,9 @@ def validation_arguments(validation, batch_size: int) -> dict:
                 "validation_batch_size": batch_size}
     import tensorflow as tf
 
-    options = tf.data.Options()
-    options.autotune.enabled = False  # as for the training batches (ShuffledBatches)
     dataset = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
                .map(lambda batch, answers: (_scaled(batch), answers)).prefetch(1)
-               .with_options(options))
+               .with_options(_without_autotuner()))
     return {"validation_data": dataset}
 
 
@@ -86,8 +84,6 @@ class ShuffledBatches:
         import tensorflow as tf
 
         images, labels = tf.constant(self.images), tf.constant(self.labels)
-        options = tf.data.Options()
-        options.autotune.enabled = False
         # One Python call per epoch hands the epoch's order to the pipeline, which cuts it
         # into batches' positions: a slice per batch, not an element per image (0.03 s an
         # epoch less).
@@ -101,7 +97,7 @@ class ShuffledBatches:
                    .prefetch(2)
                    # Known length: Keras would otherwise warn of data "running out" each run.
                    .apply(tf.data.experimental.assert_cardinality(self.batches_per_epoch()))
-                   .with_options(options))
+                   .with_options(_without_autotuner()))
         return {"x": dataset, "shuffle": False}
 
     def scaled(self, count: int) -> np.ndarray:
@@ -181,6 +177,15 @@ class _EpochCut:
         if index == self.full:
             return self.tail
         return _row(self.rows[0], index), _row(self.rows[1], index)
+
+
+def _without_autotuner():
+    """tf.data options with the autotuner off (see :class:`ShuffledBatches`)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def _scaled(images):
