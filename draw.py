@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag
-from mnistkit.files.records import MODELS_DIR, model_files
+from mnistkit.interrupts import run_main
+from mnistkit.read.finding import MODELS_DIR, model_files
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,9 +47,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def model_paths(given: list[Path]) -> list[Path]:
-    """The models given, or every model file in models/; FileNotFoundError says what to do."""
+    """The models given, or every model file in models/; OSError says what to do."""
     for path in given:
-        if not path.exists():  # a file, or a SavedModel folder
+        try:
+            there = path.exists()  # a file, or a SavedModel folder
+        except OSError as error:  # a name too long for the file system, say
+            raise OSError(f"--model {path}: {(error.strerror or str(error)).lower()}") from None
+        if not there:
             raise FileNotFoundError(f"--model {path}: no such file")
     if given:
         return given
@@ -66,7 +71,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         paths = model_paths(args.model)
-    except FileNotFoundError as error:
+    except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -124,4 +129,4 @@ def serve(host, reader, args: argparse.Namespace) -> int:
     return 0
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "draw.py stopped"))

@@ -12,7 +12,8 @@ on (--pixels auto finds it on training images). A score near chance gets a warni
 that cannot be evaluated get a row saying why. Each accuracy comes with its 95% interval,
 each pair of models with an exact McNemar test (which differences are real), each model with
 its calibration (ECE) and cost (ms per image); --corruptions adds MNIST-C's 15 corruptions.
-Exit status: 0 if all were evaluated, 1 if some failed, 2 if none could be.
+Exit status: 0 if all were evaluated, 1 if some failed, 2 if none could be; 130 after Ctrl-C,
+143 after SIGTERM, 129 after SIGHUP (in one line; --json and --report are written whole or not).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnistkit.cli import add_pixels_flag, gigabytes_of_memory, positive_float_at_most
-from mnistkit.files.records import MODELS_DIR, find_models
+from mnistkit.interrupts import run_main
+from mnistkit.read.finding import MODELS_DIR, find_models
 
 if TYPE_CHECKING:  # NumPy and the data module load only when needed: --help answers at once
     import numpy as np
@@ -53,9 +55,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "tests, a reliability diagram and the cost table (default: off)")
     parser.add_argument("--ensemble", action="store_true",
                         help="add a row for the average of the models' probabilities")
-    parser.add_argument("--corruptions", action="store_true",
+    parser.add_argument("--corruptions", nargs="?", const=True, default=False,
+                        metavar="PATH",
                         help="also score each model on the test set under MNIST-C's 15 "
-                             "corruptions (built once, about a minute, then cached)")
+                             "corruptions: regenerated here (built once, about a minute, then "
+                             "cached), or with PATH the published set: its mnist_c folder, or "
+                             "'tfds' for tensorflow-datasets' mnist_corrupted")
     add_pixels_flag(parser)
     parser.add_argument("--timeout", type=positive_float_at_most(86_400), default=None,
                         metavar="SECONDS",
@@ -69,7 +74,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--trust-code", action="store_true",
                         help="allow Lambda layers and other Python code stored in model files; "
                              "only for files you trust (default: refused)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if isinstance(args.corruptions, str):
+        from mnistkit.prepare.published_mnist_c import is_published
+
+        if not is_published(args.corruptions):  # `--corruptions a.h5`: a model, as before
+            args.models.insert(0, Path(args.corruptions))
+            args.corruptions = True
+    return args
 
 
 def main(argv=None) -> int:
@@ -82,17 +94,17 @@ def main(argv=None) -> int:
     try:  # outputs are checked first: no minutes of scoring lost to a bad path
         check_targets([args.json] if args.json else [])
         if args.report:
-            check_targets([args.report / "report.md"])
+            check_targets([args.report / "report.md", args.report / "report.json"])
     except OutputError as error:
         flag = "--json" if args.json and str(args.json) in str(error) else "--report"
         print(f"error: {flag}: {error}", file=sys.stderr)
         return 2
-    paths = find_models(args.models)
+    found = find_models(args.models)
+    paths = found.models
     if not paths:
         where = ", ".join(f"{path}/" for path in args.models) or f"{MODELS_DIR}/"
-        print(f"error: nothing to evaluate in {where}; train a model first: "
-              "python train_cnn.py",
-              file=sys.stderr)
+        print(f"error: nothing to evaluate in {where}{skipped_note(found.skipped)}; train a "
+              "model first: python train_cnn.py", file=sys.stderr)
         return 2
 
     from mnistkit.files.data import DataError, load_mnist
@@ -101,7 +113,7 @@ def main(argv=None) -> int:
     try:
         mnist = load_mnist(args.data)
         if args.corruptions:
-            mnist = with_corruptions(mnist)
+            mnist = with_corruptions(mnist, args.corruptions)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -121,9 +133,12 @@ def main(argv=None) -> int:
     print(markdown_table(rows))
     print(f"\n{len(evaluated)} of {len(paths)} models evaluated on {len(mnist.test_labels):,} "
           f"test images in {time.perf_counter() - started:.1f} s ({about['device']})")
+    if found.skipped:
+        print(f"\nskipped {len(found.skipped)} entries that are not models:")
+        print("\n".join(f"- {path}: {why}" for path, why in found.skipped))
     pairs = print_comparisons(rows, mnist.test_labels)
     try:
-        write_outputs(args, rows, probabilities, mnist, about, pairs)
+        write_outputs(args, rows, probabilities, mnist, about, pairs, found.skipped)
     except OSError as error:  # a full disk, or a folder that changed meanwhile
         print(f"error: could not write the results: {error}", file=sys.stderr)
         return 2
@@ -143,12 +158,20 @@ def print_comparisons(rows: list, labels: np.ndarray) -> list:
     return pairs
 
 
-def with_corruptions(mnist: Mnist) -> Mnist:
-    """MNIST with the path of its 15 corrupted test sets, built the first time and cached:
-    the workers read them from there rather than through their pipe."""
+def with_corruptions(mnist: Mnist, source: bool | str = True) -> Mnist:
+    """MNIST with the path of its 15 corrupted test sets, built the first time and cached
+    (or the published ones, when ``source`` names them): the workers read them from there
+    rather than through their pipe."""
     from mnistkit.files.data import DataError
     from mnistkit.prepare.corruptions import CORRUPTIONS, CorruptedMnist, cached_corruptions
+    from mnistkit.prepare.corruptions import VERSION as CORRUPTIONS_VERSION
 
+    if isinstance(source, str):
+        from mnistkit.prepare.published_mnist_c import published_mnist
+
+        published = published_mnist(mnist, source)
+        print(f"corruptions: MNIST-C as published, read from {published.corrupted}")
+        return published
     started = time.perf_counter()
     try:
         path, built = cached_corruptions(mnist.test_images)
@@ -158,20 +181,31 @@ def with_corruptions(mnist: Mnist) -> Mnist:
     if built:
         print(f"built the {len(CORRUPTIONS)} corrupted test sets in "
               f"{time.perf_counter() - started:.0f} s, cached in {path}")
+    print(f"corruptions: MNIST-C regenerated here (version {CORRUPTIONS_VERSION}; "
+          "--corruptions PATH scores the published set)")
     return CorruptedMnist(mnist.train_images, mnist.train_labels, mnist.test_images,
                           mnist.test_labels, mnist.source, corrupted=str(path))
 
 
+def skipped_note(skipped: list) -> str:
+    return f" ({len(skipped)} entries that are not models skipped)" if skipped else ""
+
+
 def write_outputs(args: argparse.Namespace, rows: list, probabilities: dict | None, mnist,
-                  about: dict, pairs: list) -> None:
+                  about: dict, pairs: list, skipped: list) -> None:
     """--json and --report, each written whole or not at all."""
     from mnistkit.files.saving import write_json
 
     if args.json:
+        from mnistkit.prepare.published_mnist_c import describe
+
         write_json({"data": mnist.source, "device": about["device"],
+                    "corruptions": describe(getattr(mnist, "corrupted", None)),
                     "versions": about["versions"],
                     "models": [row.as_dict() for row in rows],
-                    "comparisons": [pair.as_dict() for pair in pairs]}, args.json)
+                    "comparisons": [pair.as_dict() for pair in pairs],
+                    "skipped": [{"file": str(path), "why": why} for path, why in skipped]},
+                   args.json)
         print(f"wrote {args.json}")
     if args.report and any(row.error is None for row in rows):
         from mnistkit.report.document import write_report
@@ -182,4 +216,4 @@ def write_outputs(args: argparse.Namespace, rows: list, probabilities: dict | No
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "evaluation stopped; no output is left half-written"))

@@ -18,7 +18,8 @@ compared with the Keras model: float exports must predict the same digit for eve
 Only then are they written, all together; the table of format, size, accuracy, differing
 images and milliseconds per image is printed either way. The training scripts write the same
 exports after training with --export FORMATS.
-Exit status: 0 when all were written, 1 when none was (the error says why), 2 for bad flags.
+Exit status: 0 when all were written, 1 when none was (the error says why), 2 for bad flags;
+130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP (in one line, with nothing written).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag
+from mnistkit.interrupts import run_main
 from mnistkit.write.formats import FORMATS, export_formats
 
 
@@ -65,4 +67,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "export stopped; no export is left half-written"))

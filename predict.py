@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from mnistkit.cli import add_pixels_flag
-from mnistkit.files.records import MODELS_DIR
+from mnistkit.interrupts import run_main
+from mnistkit.read.finding import MODELS_DIR
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -85,8 +86,8 @@ def load_model(args: argparse.Namespace):
     (a damaged file cannot crash this one), and MNIST when --test-index or --pixels auto
     needs it."""
     from mnistkit.files.data import load_mnist
-    from mnistkit.files.records import best_model
     from mnistkit.prepare.pixels import mnist_for_pixels
+    from mnistkit.read.finding import best_model
     from mnistkit.read.loading import ModelError
     from mnistkit.score.workers import ModelHost
 
@@ -208,4 +209,4 @@ def show(name: str, picture, probabilities, prefix: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "prediction stopped"))

@@ -47,9 +47,9 @@ WRAPPED = {"import": ("mnistkit.runtime", "load_backend_quietly"),
            "read MNIST": ("mnistkit.files.data", "load_mnist"),
            "prepare": ("mnistkit.prepare.batches", "split"),
            "fit": ("keras", "Model.fit"),
-           "test": ("mnistkit.train.training", "evaluate_model"),
+           "test": ("mnistkit.train.run", "evaluate_model"),
            "tutorial test": ("keras", "Model.evaluate"),
-           "save": ("mnistkit.train.training", "save_run")}
+           "save": ("mnistkit.train.run", "save_run")}
 
 
 def timed_run(script: str, argv: list[str], marks_path: str) -> None:

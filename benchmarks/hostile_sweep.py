@@ -21,6 +21,14 @@ damages and crafts inputs of many kinds and runs the real scripts on them, one a
     requests  malformed HTTP requests sent raw to draw.py, and clients that hang up
     checkpoints  --resume from halves of two saves, forged headers, wrong types, deep JSON
     tensorboard  --tensorboard below a file, on a device
+    caches    the corrupted test sets' cache changed on disk (shifted, zeroed, Fortran order, a
+              byte, a killed writer's temporary); links at a report's names; names too long
+    waits     environment (KERAS_BACKEND, PYTHONWARNINGS=error), 5,000 entries that are no
+              models, a model slow only on ink in draw.py, signals during export and evaluate
+    code      SavedModels whose loading would run WriteFile (a fed IdentityN, a Saver the loader
+              builds, a function named in a function's attributes), ONNX external data in a
+              subgraph, .keras zips unpacking to gigabytes, a SavedModel linking outside; the
+              temporary files evaluate.py and a training run leave
 
 Each case ends as one of: refused (non-zero exit, a one-line "error: ..." or a row saying
 why), evaluated (accepted, exit 0 / a row with a score), contained (a model file that killed,
@@ -29,7 +37,8 @@ hung or exhausted its worker process: its row says so, the others are unaffected
 file's row missing or wrong), replaced files (a watched file, symlink or device changed), no
 message (non-zero exit without a line saying why), orphans (a worker or temporary file that
 outlived its script), no response (a request draw.py never answered), silently wrong (a
-damaged checkpoint resumed). The targets: zeros in the last nine columns.
+damaged checkpoint resumed), code ran (a file's stored code wrote its marker). The targets:
+zeros in the last ten columns.
 
     python benchmarks/hostile_sweep.py --quick            # 101 cases, ~3.5 minutes on 2 cores
     python benchmarks/hostile_sweep.py --json sweep.json  # every case (the new kinds as in --quick)
@@ -55,18 +64,15 @@ from testkit.hostile import (  # noqa: E402 - after the path it is found on
     TRAINED,
     Kit,
     Result,
-    crafted_models,
-    damaged_models,
-    hostile_data,
-    hostile_pictures,
     make_kit,
-    sweep_data,
-    sweep_draw,
-    sweep_flags,
-    sweep_models,
-    sweep_outputs,
-    sweep_pictures,
 )
+from testkit.hostile_caches import sweep_open_ends  # noqa: E402
+from testkit.hostile_code import sweep_stored_code  # noqa: E402
+from testkit.hostile_data import hostile_data, sweep_data  # noqa: E402
+from testkit.hostile_models import crafted_models, damaged_models, sweep_models  # noqa: E402
+from testkit.hostile_outputs import sweep_flags, sweep_outputs  # noqa: E402
+from testkit.hostile_pictures import hostile_pictures, sweep_draw, sweep_pictures  # noqa: E402
+from testkit.hostile_waits import sweep_waits  # noqa: E402
 from testkit.surroundings import (  # noqa: E402
     sweep_checkpoints,
     sweep_kills,
@@ -76,7 +82,7 @@ from testkit.surroundings import (  # noqa: E402
 )
 
 KINDS = ("models", "pictures", "data", "outputs", "flags", "draw", "records", "killed",
-         "requests", "checkpoints", "tensorboard")
+         "requests", "checkpoints", "tensorboard", "caches", "waits", "code")
 
 
 # --------------------------------------------------------------------------- table
@@ -128,6 +134,10 @@ def main(argv=None) -> int:
             "requests": lambda: sweep_requests(kit),
             "checkpoints": lambda: sweep_checkpoints(kit, _folder(work, "checkpoints")),
             "tensorboard": lambda: sweep_tensorboard(kit, _folder(work, "tensorboard")),
+            "caches": lambda: sweep_open_ends(kit, _folder(work, "caches")),
+            "waits": lambda: sweep_waits(kit, _folder(work, "waits"),
+                                         entries=300 if args.quick else 5000),
+            "code": lambda: sweep_stored_code(kit, _folder(work, "code")),
         }
         for kind, section in sections.items():
             if kind in kinds:

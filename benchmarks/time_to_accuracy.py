@@ -66,9 +66,9 @@ def previous_fast_model(config):
 def train_previous_fast(argv: list[str]) -> int:
     """train_cnn.py as it is, with the previous fast model: the same pipeline and loop."""
     import train_cnn
-    from mnistkit.train.training import run_script
 
-    return run_script(train_cnn.make_parser(), previous_fast_model, argv)
+    train_cnn.build_model = previous_fast_model
+    return train_cnn.main(argv)
 
 
 def record_recipe_model():

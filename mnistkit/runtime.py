@@ -7,6 +7,16 @@ import os
 import platform
 import sys
 import tempfile
+import warnings
+
+from mnistkit.files import scratch
+
+TRAINING_BACKENDS = ("tensorflow", "jax", "torch")  # Keras' others only run models
+
+
+class BackendError(Exception):
+    """The Keras backend the environment asks for cannot be loaded or cannot train."""
+
 
 # TensorFlow prints these at start-up, before its log level applies; they tell users nothing.
 _STARTUP_NOISE = ("All log messages before absl::InitializeLog", "port.cc:", "cudart_stub.cc:",
@@ -30,6 +40,7 @@ def exit_now(status: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
             stream.flush()
+    scratch.remove_scratch(_scratch)  # os._exit skips every other clean-up
     os._exit(status)
 
 
@@ -47,12 +58,71 @@ def load_backend_quietly(onednn: bool = True) -> None:
     if onednn:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     with _quiet_native_stderr():
-        import keras
+        try:
+            import keras
+        except (ImportError, ValueError) as error:  # Keras loads its backend on import
+            raise BackendError(_unloadable(error)) from None
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+
+
+_scratch = None
+
+
+def use_own_scratch() -> None:
+    """Give a script's process a temporary folder of its own, which :func:`exit_now` removes:
+    TensorFlow's autograph leaves a generated module there per traced function."""
+    global _scratch
+    if _scratch is None:
+        _scratch = scratch.make_scratch()
+        scratch.use_scratch(_scratch)
+
+
+def check_training_backend() -> None:
+    """BackendError unless Keras' backend can train: its numpy and openvino backends only
+    run models, and fail in ``fit``."""
+    name = backend()
+    if name not in TRAINING_BACKENDS:
+        raise BackendError(f"{_named(name)}: Keras cannot train on {name}, only run models; "
+                           "set KERAS_BACKEND to tensorflow, jax or torch")
+
+
+def _unloadable(error: Exception) -> str:
+    """Why Keras could not load the backend it was asked for, and what to do, in one line."""
+    name = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    cause = " ".join(str(error).split())
+    if isinstance(error, ImportError):
+        missing = (error.name or name).split(".")[0]
+        install = {"tensorflow": "requirements.txt", "jax": "requirements-jax.txt",
+                   "torch": "requirements-torch.txt"}.get(missing)
+        how = f"pip install -r {install}" if install else f"pip install {missing}"
+        needs = "" if missing == name else f"Keras' {name} backend needs {missing}, which "
+        return (f"{_named(name)}: {needs}{missing} cannot be imported ({cause}); install it "
+                f"({how}) or set KERAS_BACKEND to a backend that is installed")
+    return (f"{_named(name)}: not a backend Keras has ({cause}); set KERAS_BACKEND to "
+            "tensorflow, jax or torch, or unset it for tensorflow")
+
+
+def _named(name: str) -> str:
+    """Where the backend's name came from: the variable, else Keras' own config file."""
+    if os.environ.get("KERAS_BACKEND"):
+        return f"KERAS_BACKEND={os.environ['KERAS_BACKEND']}"
+    return f"Keras' backend {name} (in ~/.keras/keras.json)"
+
+
+def tolerate_library_warnings() -> None:
+    """Drop ``error`` warning filters (PYTHONWARNINGS=error, python -W error): they turn the
+    backends' own deprecation warnings into exceptions minutes into a run, on lines no user
+    can change. Warnings are then shown, or not, as Python's defaults say."""
+    kept = [entry for entry in warnings.filters if entry[0] != "error"]
+    if len(kept) != len(warnings.filters):
+        warnings.filters[:] = kept
+        # Python's fallback for a warning no filter matches, added through the public call
+        # that also tells the warnings machinery its list changed
+        warnings.simplefilter("default", append=True)
 
 
 def seed_everything(seed: int) -> None:

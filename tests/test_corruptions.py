@@ -4,6 +4,7 @@ real test digits the way its name says, and the cache rebuilt when it is not rig
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -68,7 +69,8 @@ def test_blurs_spread_the_ink_but_keep_it(digits, corrupted):
         blurred = corrupted[name]
         assert np.median(ink(blurred) / ink(digits)) == pytest.approx(1, abs=0.1), name
         assert np.mean((blurred > 0).sum(axis=(1, 2)) > (digits > 0).sum(axis=(1, 2))) > 0.9
-        assert blurred.max(axis=(1, 2)).mean() < digits.max(axis=(1, 2)).mean() - 20
+        # dimmer peaks; the glass blur's only by about 11 levels, as it blurs vertically
+        assert blurred.max(axis=(1, 2)).mean() < digits.max(axis=(1, 2)).mean() - 5, name
 
 
 def test_geometric_ones_move_the_ink_as_named(digits, corrupted):
@@ -135,7 +137,8 @@ def test_cache_is_built_once_and_rebuilt_when_wrong(digits, tmp_path, monkeypatc
     assert list(sets) == list(CORRUPTIONS)
     assert np.array_equal(sets["rotate"], corrupt("rotate", few))
     assert corruptions.cached_corruptions(few) == (path, False)  # read, not rebuilt
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
+    # no temporary left: the cache and its digest only
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.stem + ".json", path.name]
 
     for damage in (b"not an array", np.zeros((15, 11, 28, 28), np.uint8),
                    np.zeros((15, 12, 28, 28), np.float32)):
@@ -149,6 +152,57 @@ def test_cache_is_built_once_and_rebuilt_when_wrong(digits, tmp_path, monkeypatc
         assert corruptions.cached_corruptions(few) == (path, True)
         assert np.array_equal(np.load(path)[6], corrupt("rotate", few))
     assert corruptions.corrupted_sets(few) is None  # plain data: no corrupted sets
+
+
+def _flip_fortran_order(path):
+    data = path.read_bytes()
+    assert b"'fortran_order': False" in data[:128]
+    path.write_bytes(data.replace(b"'fortran_order': False", b"'fortran_order': True ", 1))
+
+
+def _one_byte_changed(good):
+    changed = good.copy()
+    changed.flat[12345] ^= 1
+    return changed
+
+
+CHANGED = {  # the same shape and type, other content: each once gave wrong scores, exit 0
+    "shifted names": lambda path, good: np.save(path, np.roll(good, 1, axis=0)),
+    "all zeros": lambda path, good: np.save(path, np.zeros_like(good)),
+    "fortran order": lambda path, good: _flip_fortran_order(path),
+    "one byte": lambda path, good: np.save(path, _one_byte_changed(good)),
+    "digest edited": lambda path, good: path.with_suffix(".json").write_text(
+        path.with_suffix(".json").read_text().replace('"sha256": "', '"sha256": "0')),
+    "digest missing": lambda path, good: path.with_suffix(".json").unlink(),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGED))
+def test_a_cache_whose_content_changed_is_refused_and_rebuilt(change, digits, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setenv("MNISTKIT_CACHE", str(tmp_path))
+    few = digits[:12]
+    path, _ = corruptions.cached_corruptions(few)
+    good = np.load(path)
+    CHANGED[change](path, good)
+    corruptions.open_cached.cache_clear()
+    with pytest.raises((ValueError, OSError)):
+        corruptions.open_cached(str(path), 12)
+    assert corruptions.cached_corruptions(few) == (path, True)
+    assert np.array_equal(corruptions.open_cached(str(path), 12), good)
+
+
+def test_a_killed_writers_temporary_is_removed(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTKIT_CACHE", str(tmp_path))
+    stale, live = tmp_path / "tmpa1b2c3.npy.tmp", tmp_path / "mnist-c-d4e5f6.npy.tmp"
+    stale.write_bytes(bytes(1000))
+    live.write_bytes(bytes(1000))  # a concurrent writer's, seconds old: left to it
+    os.utime(stale, (time.time() - 3600,) * 2)
+    path, _ = corruptions.cached_corruptions(digits[:12])
+    assert not stale.exists() and live.exists()
+    os.utime(live, (time.time() - 3600,) * 2)
+    assert corruptions.cached_corruptions(digits[:12]) == (path, False)  # also when read
+    assert not live.exists()
 
 
 def test_a_cache_that_cannot_be_written_fails_in_one_line(tmp_path):

@@ -130,6 +130,7 @@ def test_json_says_how_sure_how_calibrated_and_how_costly(model_dir, tmp_path):
     for picture in ("reliability.png", "disagreements.png"):
         assert (report / picture).stat().st_size > 1000 and f"]({picture})" in text
     assert json.loads((report / "report.json").read_text())["comparisons"] == [pair]
+    assert not any(path.name.startswith(".") for path in report.iterdir())  # none drafted left
 
 
 @pytest.mark.slow  # the first run builds the 15 corrupted test sets (about a minute)

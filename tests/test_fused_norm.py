@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from mnistkit.read.loading import load_model_file
-from mnistkit.train.fused_norm import FusedBatchNormalization, is_copy, training_copy
+from mnistkit.train import precision, speedups
+from mnistkit.train.fused_norm import FusedBatchNormalization
 from mnistkit.train.training import train_and_evaluate
 from tests.conftest import training_config
 
@@ -54,12 +55,33 @@ def test_copy_has_the_same_weights_and_models_without_batch_norm_are_left_alone(
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
                               keras.layers.BatchNormalization(), keras.layers.Flatten(),
                               keras.layers.Dense(10)])
-    copy = training_copy(model)
-    assert copy is not model and is_copy(copy) and not is_copy(model)
+    copy = precision.training_copy(model, "float32", speedups.layer_class)
+    assert copy is not model and speedups.swapped(copy) and not speedups.swapped(model)
     assert all(np.array_equal(a, b)
                for a, b in zip(model.get_weights(), copy.get_weights(), strict=True))
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    assert training_copy(plain) is plain
+    assert precision.training_copy(plain, "float32", speedups.layer_class) is plain
+    back = precision.plain_copy(copy, copy.get_weights(), speedups.plain_class)
+    assert not speedups.swapped(back)
+    assert [layer.name for layer in back.layers] == [layer.name for layer in model.layers]
+
+
+def test_the_speedups_off_train_with_keras_own_layers(monkeypatch):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.BatchNormalization()])
+    monkeypatch.setenv("MNISTKIT_SPEEDUPS", "0")
+    assert precision.training_copy(model, "float32", speedups.layer_class) is model
+    monkeypatch.setattr(speedups, "WRITTEN_FOR", "2.")  # another Keras than they were for
+    monkeypatch.delenv("MNISTKIT_SPEEDUPS")
+    assert not speedups.enabled()
+
+
+def test_mixed_precision_is_a_copy_not_a_global_setting():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    copy = precision.training_copy(model, "mixed_bfloat16", speedups.layer_class)
+    assert keras.config.dtype_policy().name == "float32"
+    assert [layer.dtype_policy.name for layer in copy.layers] == ["mixed_bfloat16", "float32"]
+    back = precision.plain_copy(copy, copy.get_weights(), speedups.plain_class)
+    assert {layer.dtype_policy.name for layer in back.layers} == {"float32"}
 
 
 @pytest.mark.parametrize("arch", ["fast", "modern"])

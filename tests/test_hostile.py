@@ -1,4 +1,4 @@
-"""The fast part of benchmarks/hostile_sweep.py (testkit/hostile.py): a few hostile inputs
+"""The fast part of benchmarks/hostile_sweep.py (testkit/hostile*.py): a few hostile inputs
 of each kind, run through the real scripts. Each must end in one line naming the file or flag and a
 non-zero exit, never a crash, hang or traceback, with the good files' results all there and
 nothing that was on disk replaced."""
@@ -6,6 +6,7 @@ nothing that was on disk replaced."""
 import pytest
 
 from testkit import hostile as sweep
+from testkit import hostile_data, hostile_models, hostile_outputs, hostile_pictures
 
 ACCEPTED = ("refused", "evaluated", "contained")
 
@@ -23,10 +24,11 @@ def outcomes(results):
 
 @pytest.mark.slow
 def test_damaged_and_crafted_models_fail_their_own_rows_only(kit, tmp_path):
-    damaged = sweep.damaged_models(kit, tmp_path, 1)  # a 0xFF flip, a truncation, zeroed bytes
-    crafted = sweep.crafted_models(kit, tmp_path, quick=True)
+    # a 0xFF flip, a truncation, zeroed bytes
+    damaged = hostile_models.damaged_models(kit, tmp_path, 1)
+    crafted = hostile_models.crafted_models(kit, tmp_path, quick=True)
     crafted = [path for path in crafted if not path.name.startswith("name-")]  # hangs 30 s
-    results = outcomes(sweep.sweep_models(kit, damaged + crafted, "models", batch=99))
+    results = outcomes(hostile_models.sweep_models(kit, damaged + crafted, "models", batch=99))
     # Every good copy (one named in bytes that are not UTF-8) kept its exact score beside them.
     assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
     for name in ("units-1.5M.h5", "units-negative.h5", "config-missing.h5", "empty.h5",
@@ -42,10 +44,10 @@ def test_damaged_and_crafted_models_fail_their_own_rows_only(kit, tmp_path):
 
 
 def test_hostile_pictures_get_one_line_each_and_the_good_one_its_answer(kit, tmp_path):
-    made, odd = sweep.hostile_pictures(kit, tmp_path, quick=True)
+    made, odd = hostile_pictures.hostile_pictures(kit, tmp_path, quick=True)
     odd_name = tmp_path / f"{sweep.NON_UTF8}.png"  # bytes a UTF-8 terminal cannot show
     odd_name.write_bytes(kit.picture.read_bytes())
-    results = outcomes(sweep.sweep_pictures(kit, [*made, *odd, odd_name], "pictures"))
+    results = outcomes(hostile_pictures.sweep_pictures(kit, [*made, *odd, odd_name], "pictures"))
     assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
     for name in ("zeroed-tail.png", "truncated.png", "fifo.png", "folder.png", "zero",
                  "loop.png", "missing.png", "blank.png", "bomb-1x170M.png"):
@@ -58,8 +60,8 @@ def test_hostile_pictures_get_one_line_each_and_the_good_one_its_answer(kit, tmp
 
 
 def test_hostile_data_is_refused_in_one_line(kit, tmp_path):
-    paths = sweep.hostile_data(kit, tmp_path, quick=True)
-    results = sweep.sweep_data(kit, paths, "data", training=False)
+    paths = hostile_data.hostile_data(kit, tmp_path, quick=True)
+    results = hostile_data.sweep_data(kit, paths, "data", training=False)
     for result in results:
         assert result.outcome == "refused", result
         assert result.name.split()[-1] in result.detail, result
@@ -68,7 +70,7 @@ def test_hostile_data_is_refused_in_one_line(kit, tmp_path):
 
 
 def test_output_paths_are_refused_and_nothing_is_replaced(kit, tmp_path):
-    for result in sweep.sweep_outputs(kit, tmp_path, quick=True):
+    for result in hostile_outputs.sweep_outputs(kit, tmp_path, quick=True):
         assert result.outcome == "refused", result  # "replaced files" if anything changed
         assert result.detail.startswith("error: --"), result
 
@@ -77,7 +79,7 @@ def test_output_paths_are_refused_and_nothing_is_replaced(kit, tmp_path):
                                   "train --distribute --cpu-devices 1000",
                                   "evaluate --timeout 1e308", "predict --test-index 10**30"])
 def test_extreme_flags_are_refused_in_one_line(kit, case):
-    argv = dict(sweep.flag_cases(kit, quick=True))[case]
+    argv = dict(hostile_outputs.flag_cases(kit, quick=True))[case]
     outcome, line = sweep.judge(sweep.run(argv, 120), {}, {})
     assert outcome == "refused", line
     assert [word for word in case.split() if word.startswith("--")][-1] in line
@@ -96,8 +98,8 @@ def test_the_memory_limit_is_beyond_the_backend_and_at_least_one_gb(kit):
 
 
 def test_draw_answers_hostile_uploads_and_keeps_serving(kit, tmp_path):
-    made, _ = sweep.hostile_pictures(kit, tmp_path, quick=True)
-    results = outcomes(sweep.sweep_draw(kit, made))
+    made, _ = hostile_pictures.hostile_pictures(kit, tmp_path, quick=True)
+    results = outcomes(hostile_pictures.sweep_draw(kit, made))
     assert set(results) == {path.name for path in made}, results
     assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
     assert results["zeroed-tail.png"][0] == "refused"
@@ -152,3 +154,18 @@ def test_damaged_checkpoints_are_refused_never_resumed(kit, tmp_path):
     assert results.pop("the intact pair")[0] == "evaluated"
     assert all(outcome == "refused" and "cannot resume from it" in detail
                for outcome, detail in results.values()), results
+
+
+@pytest.mark.slow
+def test_stored_code_never_runs_and_runs_leave_no_temporary_files(kit, tmp_path):
+    from testkit.hostile_code import sweep_stored_code
+
+    results = outcomes(sweep_stored_code(kit, tmp_path))
+    assert len(results) == 9, results
+    print("\n".join(f"{name}: {outcome} ({detail})" for name, (outcome, detail) in results.items()))
+    assert all(outcome in ACCEPTED for outcome, _ in results.values()), results
+    for name in ("fed_identity_n", "loader_saver", "nested_function"):
+        assert results[name] == ("refused", "SavedModel uses op WriteFile, which touches the "
+                                            "world: refused"), results[name]
+    assert results["inside.onnx"][0] == "evaluated"  # its bias read beside it, never refused
+    assert "outside the model's folder: refused" in results["outside.onnx"][1]

@@ -295,3 +295,53 @@ def test_theano_kernels_are_flipped_back(tmp_path, mnist):
         file.attrs["backend"] = "tensorflow"
     unflipped, _ = score_file(theano, mnist, pixels=entry["input_scale"])
     assert unflipped.accuracy < entry["test_accuracy"] - 0.05
+
+
+# --- .keras zips of Keras 2.13-2.14, as written on Linux and on Windows -----------------------
+
+KERAS_2_14_ZIP = OWN_MODELS / "tf2.14_mlp.keras"  # made by make_keras_2_14_zip.py there
+KERAS_2_14_ACCURACY = 0.9132  # what tf.keras 2.14.1 gave it on the 10,000 test images
+
+
+def as_written_on_windows(source: Path, target: Path) -> Path:
+    """The zip as tf.keras 2.13/2.14 writes it on Windows: each layer's path in the weights
+    file joined with os.path.join, so "\\" before the "/vars/N" that it writes as such."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(source) as zipped, zipfile.ZipFile(target, "w") as copy:
+        for member in zipped.infolist():
+            data = zipped.read(member)
+            if member.filename.endswith(".h5"):
+                renamed = io.BytesIO()
+                with h5py.File(io.BytesIO(data), "r") as weights, \
+                        h5py.File(renamed, "w") as out:
+                    out.attrs.update(weights.attrs)
+                    names = []
+                    weights.visit(names.append)
+                    for name in names:
+                        if isinstance(weights[name], h5py.Dataset):
+                            *layer, vars_, index = name.split("/")
+                            out.create_dataset("\\".join(layer) + f"/{vars_}/{index}",
+                                               data=weights[name][()])
+                assert any("\\" in key for key in _keys(renamed))
+                data = renamed.getvalue()
+            copy.writestr(member.filename, data)
+    return target
+
+
+def _keys(weights) -> list[str]:
+    names = []
+    with h5py.File(weights, "r") as file:
+        file.visit(names.append)
+    return names
+
+
+@pytest.mark.slow
+def test_keras_2_14_zips_read_as_written_on_linux_and_on_windows(tmp_path):
+    windows = as_written_on_windows(KERAS_2_14_ZIP, tmp_path / "tf2.14_mlp_windows.keras")
+    rows, _ = evaluate_json(tmp_path, KERAS_2_14_ZIP, windows)
+    for name in (KERAS_2_14_ZIP.name, windows.name):
+        assert rows[name]["error"] is None, rows[name]["error"]
+        assert rows[name]["input_scale"] == "0-1"
+        assert abs(rows[name]["accuracy"] - KERAS_2_14_ACCURACY) <= 0.0003, rows[name]

@@ -108,7 +108,7 @@ def test_a_keras_2_zip_gets_the_repairs_of_keras_2_files(tmp_path, keras_model, 
 # --- 2. a folder: a row for every entry ----------------------------------------------------
 
 def test_a_folder_lists_every_entry_but_records_hidden_files_and_checkpoints(tmp_path):
-    from mnistkit.files.records import find_models, folder_entries, model_files
+    from mnistkit.read.finding import find_models, folder_entries, model_files
 
     for name in ("cnn.h5", "cnn.json", "cnn.png", "notes.txt", "manifest.json", ".cnn.h5.tmp",
                  "run.ckpt.npz", "run.ckpt.json", "lite.tflite", "net.onnx", "no_suffix"):
@@ -122,8 +122,37 @@ def test_a_folder_lists_every_entry_but_records_hidden_files_and_checkpoints(tmp
     assert [path.name for path in model_files(tmp_path)] == [
         "cnn.h5", "export", "lite.tflite", "net.onnx"]
     # A SavedModel folder named is a model, not a folder to search
-    assert find_models([tmp_path / "export"]) == [tmp_path / "export"]
-    assert [path.name for path in find_models([tmp_path])] == listed
+    assert find_models([tmp_path / "export"]).models == [tmp_path / "export"]
+    found = find_models([tmp_path])  # "x" in each file: unknown content, not named a model
+    assert [path.name for path in found.models] == ["cnn.h5", "export", "lite.tflite",
+                                                    "net.onnx"]
+    assert {path.name: why for path, why in found.skipped} == {
+        "manifest.json": "text, not HDF5, a .keras zip, TFLite, ONNX or a SavedModel folder",
+        "no_suffix": "text, not HDF5, a .keras zip, TFLite, ONNX or a SavedModel folder",
+        "notes.txt": "text, not HDF5, a .keras zip, TFLite, ONNX or a SavedModel folder",
+        "plain": "a folder without saved_model.pb (not a SavedModel)"}
+
+
+def test_a_folder_of_models_and_what_people_keep_beside_them(tmp_path):
+    """Logs, notes, pictures, TensorBoard's folders and ONNX data files are skipped with why;
+    anything named or made like a model gets its row, readable or not."""
+    from mnistkit.read.finding import find_models
+
+    (tmp_path / "mnist.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "mnist.onnx.data").write_bytes(bytes(100))
+    (tmp_path / "train.log").write_text("epoch 1 loss 0.3\n")
+    (tmp_path / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    (tmp_path / "runs" / "train").mkdir(parents=True)
+    (tmp_path / "runs" / "train" / "events.out.tfevents.1.host").write_bytes(b"x")
+    (tmp_path / "broken.h5").write_bytes(b"")  # named a model: its row says it is empty
+    (tmp_path / "renamed").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(20))  # an HDF5 file
+    found = find_models([tmp_path])
+    assert [path.name for path in found.models] == ["broken.h5", "mnist.onnx", "renamed"]
+    skipped = {path.name: why for path, why in found.skipped}
+    assert skipped["mnist.onnx.data"] == "the external data of mnist.onnx, read with it"
+    assert skipped["runs"] == "a folder of TensorBoard logs"
+    assert skipped["train.log"].startswith("text")
+    assert sorted(skipped) == ["digit.png", "mnist.onnx.data", "runs", "train.log"]
 
 
 # --- 3-6. own exports of one model, damaged and hostile files, all in one folder -----------
@@ -182,8 +211,11 @@ def test_a_folder_of_every_format_gives_one_row_per_entry(exports):
         "nchw.onnx", "flat.onnx", "rgb.onnx", "nhwc_logits.onnx", "open_output.onnx",
         "untrained.onnx", "damaged.tflite",
         "damaged.onnx", "damaged_saved", "custom_domain.onnx", "outside.onnx", "writes_file",
-        "writes_file.tflite", "notes.txt", "plain"])
-    assert "11 of 20 models evaluated" in printed
+        "writes_file.tflite"])
+    assert "11 of 18 models evaluated" in printed
+    assert "skipped 2 entries that are not models:" in printed  # listed once, under the table
+    assert "notes.txt: text, not HDF5" in printed
+    assert "plain: a folder without saved_model.pb (not a SavedModel)" in printed
 
 
 def test_every_export_scores_as_its_keras_original(exports):
@@ -224,8 +256,6 @@ def test_damaged_and_hostile_files_get_a_reason_and_never_run(exports):
         "outside.onnx": "external data '../secret.bin' outside the model's folder: refused",
         "writes_file": "SavedModel uses op WriteFile, which touches the world: refused",
         "writes_file.tflite": "TFLite custom op WriteFile",
-        "notes.txt": "not a model file: text",
-        "plain": "not a model file: a folder without saved_model.pb",
     }
     for name, why in reasons.items():
         assert rows[name]["accuracy"] is None and why in rows[name]["error"], rows[name]
@@ -250,10 +280,10 @@ def test_every_real_model_in_every_format_scores_as_its_authors_fed_it(tmp_path)
     if not REAL_FORMATS.is_dir():  # as tests/test_legacy.py: the real files live outside
         pytest.skip(f"{REAL_FORMATS} is absent: the real other-people models live outside "
                     "the repository")
-    rows, _ = evaluate_json(tmp_path, REAL_FORMATS, codes=(1,))  # manifest.json fails its row
+    rows, printed = evaluate_json(tmp_path, REAL_FORMATS, codes=(0,))
     manifest = json.loads((REAL_FORMATS / "manifest.json").read_text())
-    assert sorted(rows) == sorted([entry["file"] for entry in manifest] + ["manifest.json"])
-    assert "not a model file: text" in rows["manifest.json"]["error"]
+    assert sorted(rows) == sorted(entry["file"] for entry in manifest)
+    assert "manifest.json: text" in printed  # skipped, listed under the table
     kinds = {"keras": "keras", "savedmodel": "saved_model", "tflite": "tflite", "onnx": "onnx"}
     for entry in manifest:
         row = rows[entry["file"]]

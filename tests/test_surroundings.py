@@ -55,7 +55,7 @@ def test_records_fields_of_the_wrong_type_are_shown_never_formatted():
 
 
 def test_predict_picks_the_best_model_past_records_it_cannot_use(tmp_path, monkeypatch):
-    from mnistkit.files.records import best_model
+    from mnistkit.read.finding import best_model
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -69,15 +69,18 @@ def test_predict_picks_the_best_model_past_records_it_cannot_use(tmp_path, monke
 
 
 def test_every_entry_named_as_a_model_gets_a_row(tmp_path):
-    from mnistkit.files.records import find_models
+    from mnistkit.read.finding import find_models
 
     (tmp_path / "folder.h5").mkdir()
     os.mkfifo(tmp_path / "fifo.h5")
     (tmp_path / "link.keras").symlink_to(tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("not a model")
-    found = {path.name for path in find_models([tmp_path])}
-    assert found == {"folder.h5", "fifo.h5", "link.keras", "notes.txt"}  # each gets a row
-    assert find_models([tmp_path / "folder.h5"]) == [tmp_path / "folder.h5"]
+    found = find_models([tmp_path])
+    assert {path.name for path in found.models} == {"folder.h5", "fifo.h5", "link.keras"}
+    assert found.skipped == [(tmp_path / "notes.txt", "text, not HDF5, a .keras zip, TFLite, "
+                                                      "ONNX or a SavedModel folder")]
+    assert find_models([tmp_path / "folder.h5"]).models == [tmp_path / "folder.h5"]
+    assert find_models([tmp_path / "notes.txt"]).models == [tmp_path / "notes.txt"]  # named
 
 
 def test_a_name_with_a_line_break_stays_on_its_row():

@@ -54,3 +54,26 @@ def nesting(text: str) -> int:
         depth += 1 if bracket in "[{" else -1
         deepest = max(deepest, depth)
     return deepest
+
+
+MAX_FOLDER_ENTRIES = 10_000  # a SavedModel holds a handful of files; its assets may add some
+
+
+def walk(folder: str | Path, max_entries: int):
+    """Every entry below ``folder``, links not followed, without recursion (a folder may nest
+    deeper than Python's stack); ValueError past ``max_entries``."""
+    pending, count = [Path(folder)], 0
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:  # unreadable or gone meanwhile: nothing below it is read either
+            continue
+        for entry in entries:
+            count += 1
+            if count > max_entries:
+                raise ValueError(f"{folder}: more than {max_entries:,} entries; a model's "
+                                 "folder holds a handful")
+            path = Path(entry.path)
+            yield path
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(path)

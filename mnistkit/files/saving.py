@@ -15,6 +15,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+NAME_MAX = 255  # bytes in one name, where the file system does not say (Linux, macOS)
+PATH_MAX = 4096  # bytes in a whole path that the kernel takes (Linux)
+TEMP_STEM = 32  # characters of the target's stem in a temporary name: room for the rest
+
 
 def write_json(data: dict, path: str | Path) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
@@ -35,6 +39,7 @@ def check_targets(paths: list[str | Path]) -> None:
     symbolic link, folder, device or FIFO (which a rename would replace or write into), and
     inside a folder that is, or can be made, writable. Nothing is written."""
     for path in map(Path, paths):
+        check_name_lengths(path)
         if path.is_symlink():
             raise OutputError(f"{path}: is a symbolic link; refusing to replace it")
         if path.exists() and not path.is_file():
@@ -47,15 +52,44 @@ def check_folder_target(path: str | Path) -> None:
     """Raise :class:`OutputError` unless ``path`` can be written as a SavedModel folder: not
     there yet, or a SavedModel folder (one holding ``saved_model.pb``), which is replaced; not
     a link, a file, or a folder of anything else. Nothing is written."""
-    from mnistkit.files.records import is_saved_model
-
     path = Path(path)
+    check_name_lengths(path)
     if path.is_symlink():
         raise OutputError(f"{path}: is a symbolic link; refusing to replace it")
-    if path.exists() and not is_saved_model(path):
+    if path.exists() and not (path / "saved_model.pb").is_file():
         kind = "folder without saved_model.pb" if path.is_dir() else "file"
         raise OutputError(f"{path}: is a {kind}, not a SavedModel; refusing to replace it")
     _check_parent(path)
+
+
+def check_name_lengths(path: str | Path) -> None:
+    """Raise :class:`OutputError` when a name in ``path`` is longer than the file system
+    holding it allows (where every later call would fail with ENAMETOOLONG)."""
+    path = Path(path)
+    limit = name_max(_existing_folder(path))
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise OutputError(f"{path}: name too long ({size} bytes in one name; this file "
+                              f"system allows {limit})")
+    if len(os.fsencode(path)) >= PATH_MAX:
+        raise OutputError(f"{path}: path too long ({len(os.fsencode(path))} bytes)")
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest name, in bytes, that ``folder``'s file system holds."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):  # not said there, or not POSIX
+        return NAME_MAX
+
+
+def _existing_folder(path: Path) -> Path:
+    for parent in path.parents:
+        with contextlib.suppress(OSError):  # a name too long is no folder either
+            if parent.is_dir():
+                return parent
+    return Path(".")
 
 
 def _check_parent(path: Path) -> None:
@@ -69,6 +103,7 @@ def _check_parent(path: Path) -> None:
 def check_folder(path: str | Path) -> None:
     """Raise :class:`OutputError` unless ``path`` is, or can be made, a writable folder."""
     path = Path(path)
+    check_name_lengths(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is not a folder")
     existing = next(parent for parent in [path, *path.parents] if parent.exists())
@@ -91,7 +126,7 @@ def publish(writers: dict[str | Path, Callable[[Path], object]]) -> None:
         for target, writer in writers.items():
             target = Path(target)
             target.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(prefix=f".{target.stem}.",
+            handle, name = tempfile.mkstemp(prefix=f".{target.stem[:TEMP_STEM]}.",
                                             suffix=f".tmp{target.suffix}", dir=target.parent)
             os.close(handle)
             temps[target] = Path(name)
@@ -137,10 +172,15 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
+    """The folder locked against other runs, and Ctrl-C, SIGTERM and SIGHUP held meanwhile:
+    the renames in it all happen, or none."""
+    from mnistkit.interrupts import signals_deferred
+
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # a signal while waiting: nothing renamed
+        with signals_deferred():
+            yield
     finally:
         os.close(descriptor)  # closing releases the lock
 

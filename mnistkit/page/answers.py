@@ -16,6 +16,10 @@ from mnistkit.files.records import test_accuracy
 from mnistkit.score.reading import Answer, PictureReader, read_picture
 
 UNSURE = 0.5  # a top probability under this is flagged on the page
+# Seconds a drawing waits for the models: each answers in milliseconds, or a second or two
+# when a new number of digits makes it trace its call again. A model slower than this is
+# marked late and left out; it is not asked again until its earlier answer is in.
+DEADLINE = 3.0
 
 
 def ranked(models: list) -> list:
@@ -24,12 +28,14 @@ def ranked(models: list) -> list:
                                          m.path))
 
 
-def answer(host, reader: PictureReader, body: bytes) -> dict:
+def answer(host, reader: PictureReader, body: bytes, deadline: float | None = None) -> dict:
     """What every model reads in the picture ``body``: the JSON that ``POST /api/predict``
-    returns. ImageError when it is not a picture with a digit."""
+    returns. With a ``deadline`` (seconds; draw.py's is DEADLINE) a model that has not
+    answered by then is left out, its entry marked ``late``. ImageError when it is not a
+    picture with a digit."""
     hosted_models = ranked(host.models)
     loaded = [hosted.path for hosted in hosted_models if not hosted.error]
-    digits, answers = read_picture(reader, host, body, "the picture", loaded)
+    digits, answers = read_picture(reader, host, body, "the picture", loaded, deadline)
     by_path = {answer.path: answer for answer in answers}
     models = [_entry(hosted, by_path.get(hosted.path)) for hosted in hosted_models]
     readings = {entry["reading"] for entry in models if "reading" in entry}
@@ -41,7 +47,8 @@ def _entry(hosted, answer: Answer | None) -> dict:
     """One model's card: its reading and probabilities, or why it has none."""
     entry: dict = {"file": hosted.path, "accuracy": test_accuracy(hosted.record)}
     if answer is None or answer.error:
-        return {**entry, "error": hosted.error if answer is None else answer.error}
+        entry["error"] = hosted.error if answer is None else answer.error
+        return {**entry, "late": True} if answer and answer.late else entry
     probabilities = answer.probabilities
     predicted = probabilities.argmax(axis=1)
     entry["reading"] = "".join(str(int(digit)) for digit in predicted)

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from mnistkit.files.records import test_accuracy
-from mnistkit.page.answers import answer, ranked
+from mnistkit.page.answers import DEADLINE, answer, ranked
 from mnistkit.prepare.pictures import ImageError
 from mnistkit.read.loading import ModelError
 
@@ -32,8 +32,10 @@ class DrawServer(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C need not wait for a browser's idle keep-alive connection
     request_queue_size = 64  # bursts of clients queue instead of being refused
 
-    def __init__(self, address: tuple[str, int], host, reader) -> None:
+    def __init__(self, address: tuple[str, int], host, reader,
+                 deadline: float = DEADLINE) -> None:
         self.host, self.reader = host, reader  # the models' workers, the pictures' worker
+        self.deadline = deadline  # seconds an answer waits for the models (answers.DEADLINE)
         super().__init__(address, Handler)
 
     def handle_error(self, request, client_address) -> None:
@@ -103,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(length))
         try:
-            result = answer(self.server.host, self.server.reader, body)
+            result = answer(self.server.host, self.server.reader, body, self.server.deadline)
         except ImageError as error:
             status = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE if "too many pixels" in str(error)
                       else HTTPStatus.UNPROCESSABLE_ENTITY if "no digit" in str(error)

@@ -1,10 +1,11 @@
 """MNIST-C (Mu & Gilmer, 2019): the test set under 15 corruptions, built once and cached.
 
-Each corruption is written here from the paper's description with NumPy alone (the paper's
-code needs ImageMagick, OpenCV and scikit-image), at the one severity the paper chose for
-it, with its own fixed seed: the same test images always give the same corrupted ones.
-Every function takes float images in [0, 1] of shape (n, 28, 28) and returns the same.
-The drawing helpers are in ``corruption_ops``; the cache is checked on every read.
+Each corruption is written here with NumPy alone from what the published code does when run
+with the libraries of 2019 it was written for (ImageMagick, OpenCV, SciPy and scikit-image
+0.14-0.15), at the one severity the paper chose for it, with its own fixed seed: the same
+test images always give the same corrupted ones. Every function takes float images in
+[0, 1] of shape (n, 28, 28) and returns the same. The image operations are in
+``corruption_ops``, ``strokes`` and ``edges``; the cache is checked on every read.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ import functools
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistkit.files.bounded import read_json
 from mnistkit.files.data import Mnist
+from mnistkit.files.saving import write_json
 from mnistkit.prepare import corruption_ops as ops
+from mnistkit.prepare import edges, strokes
 
-VERSION = 1  # raised whenever a corruption changes: the old cache is then ignored
+VERSION = 2  # raised whenever a corruption changes: the old cache is then ignored
 SEED = 2019  # the paper's year; each corruption draws from (SEED, its index)
 _NPY_HEADER_MAX = 4096  # np.save writes a header of 128 bytes; more means a foreign file
+TEMPORARY = ".npy.tmp"  # the suffix of a cache being written
+STALE_SECONDS = 600  # a temporary this old is a killed writer's: a save takes seconds
 
 
 def shot_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -39,15 +46,22 @@ def impulse_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def glass_blur(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur, shuffle neighbouring pixels twice, blur again."""
-    blurred = np.floor(ops.gaussian(x, 0.7) * 255) / 255  # rounded to bytes, as saved
-    return np.clip(ops.gaussian(ops.local_shuffle(blurred, rng, delta=1, rounds=2), 0.7), 0, 1)
+    """Blur, shuffle neighbouring pixels twice, blur again (sigma 0.7, 1 pixel, 2 rounds).
+    The blurs are vertical only: the published code asked scikit-image of 2019 to spare the
+    last axis as colour channels, and a 28x28 image's last axis is its columns."""
+    blurred = np.floor(ops.gaussian(x, 0.7, axes=(1,)) * 255) / 255  # truncated to bytes
+    shuffled = ops.local_shuffle(blurred, rng, delta=1, rounds=2)
+    return np.clip(ops.gaussian(shuffled, 0.7, axes=(1,)), 0, 1)
 
 
 def motion_blur(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A camera moving 10 pixels at an angle within ±45°."""
+    """A camera moving at an angle within ±45°: ImageMagick's motion blur of radius 10
+    (21 whole-pixel taps) and sigma 3."""
     angles = np.deg2rad(rng.uniform(-45, 45, len(x)))
-    return ops.motion_blur(x, angles, radius=10, sigma=3.0)
+    levels = ops.motion_blur(x, angles, radius=10, sigma=3.0) * 255
+    # ImageMagick (Q16) rounds to its 16-bit levels, and the 8-bit PNG it hands back keeps
+    # the byte below: every pixel of the published code's output matches this.
+    return np.floor(np.round(levels * 257) / 257) / 255
 
 
 def shear(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -111,21 +125,20 @@ def spatter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def dotted_line(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A dashed line from the left edge to the right one."""
-    ends = rng.integers(0, 27, (len(x), 2))
-    lines = ops.segments(np.zeros(len(x)), ends[:, 0], np.full(len(x), 27.0), ends[:, 1])
-    dashes = (np.arange(28) // 2) % 2 == 1  # 2 pixels on, 2 off
-    return np.clip(x + lines * dashes, 0, 1)
+    """A dashed line across the digit: columns 2-3, 6-7, ... 26 of a line between two
+    random rows."""
+    return np.clip(x + strokes.dotted_lines(rng, len(x)), 0, 1)
 
 
 def zigzag(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A zigzag line across the digit, slightly tilted."""
-    return np.clip(x + ops.zigzags(rng, len(x)), 0, 1)
+    return np.clip(x + strokes.zigzags(rng, len(x)), 0, 1)
 
 
 def canny_edges(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Only the digit's outline, as Canny's edge detector finds it."""
-    return ops.canny(x, sigma=1.0, low=0.1, high=0.2)
+    """Only the digit's outline, as scikit-image's Canny edge detector of 2019 finds it
+    with its defaults (sigma 1, thresholds 0.1 and 0.2)."""
+    return edges.canny(x, sigma=1.0, low=0.1, high=0.2)
 
 
 CORRUPTIONS = {function.__name__: function for function in (
@@ -137,7 +150,9 @@ def corrupt(name: str, images: np.ndarray) -> np.ndarray:
     """The uint8 test ``images`` (n, 28, 28) under the corruption ``name``, as uint8."""
     rng = np.random.default_rng([SEED, list(CORRUPTIONS).index(name)])
     result = CORRUPTIONS[name](images.astype(np.float64) / 255, rng)
-    return np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+    # Through float32 before rounding, as the published code hands its images back: a
+    # level a hair under half-way rounds as it did there.
+    return np.round((np.clip(result, 0, 1) * 255).astype(np.float32)).astype(np.uint8)
 
 
 def build_all(images: np.ndarray) -> np.ndarray:
@@ -155,17 +170,18 @@ def cache_folder() -> Path:
 
 def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
     """The cache file of ``images``' corrupted sets, and whether it had to be built now.
-    The name holds a digest of the images and VERSION; a file that fails the checks of
-    :func:`open_cached` is rebuilt."""
+    The name holds a digest of the images and VERSION, a JSON file beside it the digest of
+    its content; a file that fails the checks of :func:`open_cached` is rebuilt."""
     digest = hashlib.sha256(f"{VERSION} {images.shape}".encode() + images.tobytes())
     path = cache_folder() / f"mnist-c-v{VERSION}-{digest.hexdigest()[:16]}.npy"
+    _remove_stale_temporaries(path.parent)
     with contextlib.suppress(ValueError, OSError):
         open_cached(str(path), len(images))
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
     built = build_all(images)
     # Written aside, then renamed: a run that dies midway leaves no half file behind.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="mnist-c-", suffix=TEMPORARY)
     try:
         with os.fdopen(handle, "wb") as stream:
             np.save(stream, built)
@@ -173,13 +189,31 @@ def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+    # The digest last: a run stopped before it leaves a cache that the next run rebuilds.
+    write_json(_description(built.shape, hashlib.sha256(built).hexdigest()),
+               path.with_suffix(".json"))
     return path, True
+
+
+def _description(shape: tuple[int, ...], sha256: str) -> dict:
+    return {"version": VERSION, "shape": list(shape), "dtype": "uint8", "sha256": sha256}
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files of writers killed mid-save (75 MB each); a live writer's
+    file is seconds old."""
+    with contextlib.suppress(OSError):
+        for stale in folder.glob(f"*{TEMPORARY}"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.lstat().st_mtime > STALE_SECONDS:
+                    stale.unlink()
 
 
 @functools.lru_cache(maxsize=2)
 def open_cached(path: str, count: int) -> np.ndarray:
     """The cached sets, memory-mapped; ValueError unless the file is a regular file of the
-    right size holding uint8 of shape (15, count, 28, 28)."""
+    right size holding uint8 of shape (15, count, 28, 28) in C order, whose bytes have the
+    digest that the JSON file beside it recorded when it was written."""
     shape = (len(CORRUPTIONS), count, 28, 28)
     expected = int(np.prod(shape))
     size = os.stat(path).st_size  # checked before reading: a huge or tiny file is refused
@@ -188,6 +222,11 @@ def open_cached(path: str, count: int) -> np.ndarray:
     data = np.load(path, mmap_mode="r", allow_pickle=False)
     if data.shape != shape or data.dtype != np.uint8:
         raise ValueError(f"{path}: holds {data.dtype} {data.shape}, not uint8 {shape}")
+    if not data.flags.c_contiguous:  # fortran_order: the same bytes read as other images
+        raise ValueError(f"{path}: not in C order")
+    recorded = read_json(Path(path).with_suffix(".json"), 4096, 4)
+    if recorded != _description(shape, hashlib.sha256(data).hexdigest()):
+        raise ValueError(f"{path}: its content is not what was written")
     return data
 
 
@@ -199,9 +238,14 @@ class CorruptedMnist(Mnist):
 
 
 def corrupted_sets(mnist: Mnist | None) -> dict[str, np.ndarray] | None:
-    """{corruption: uint8 test images} when ``mnist`` carries a cache path, else None."""
+    """{corruption: uint8 test images} when ``mnist`` carries a cache path (or the folder
+    of the published set), else None."""
     path = getattr(mnist, "corrupted", None)
     if not path:
         return None
+    if os.path.isdir(path):  # MNIST-C as published (--corruptions PATH), checked again
+        from mnistkit.prepare.published_mnist_c import published_sets
+
+        return published_sets(path, mnist.test_labels)
     data = open_cached(path, len(mnist.test_images))
     return {name: data[index] for index, name in enumerate(CORRUPTIONS)}

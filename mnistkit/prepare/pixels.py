@@ -17,14 +17,15 @@ from mnistkit.files.data import DataError, Mnist, load_mnist
 
 # How people fed MNIST to the models they trained. "0-1" is this project's own (x / 255);
 # "0-255" the raw bytes; "standardised" uses MNIST's mean and standard deviation, as the
-# PyTorch examples do; "normalize" is keras.utils.normalize(x, axis=1) on (n, 28, 28) images,
-# as a well-known tf.keras tutorial does (each pixel column of each image to unit length).
-# In order of how common they are: the automatic choice prefers the earlier ones.
-SCALES = ("0-1", "0-255", "standardised", "normalize")
+# PyTorch examples do; "centred" is [-1, 1], PyTorch's other usual input
+# (transforms.Normalize((0.5,), (0.5,))); "normalize" is keras.utils.normalize(x, axis=1) on
+# (n, 28, 28) images, as a well-known tf.keras tutorial does (each pixel column of each image
+# to unit length). In order of how common they are: the automatic choice prefers the earlier.
+SCALES = ("0-1", "0-255", "standardised", "centred", "normalize")
 CHOICES = ("auto", *SCALES)  # the values of --pixels
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 MEANINGS = {"0-1": "x/255", "0-255": "raw", "standardised": f"(x/255 - {MNIST_MEAN})/{MNIST_STD}",
-            "normalize": "keras.utils.normalize(x, axis=1)"}
+            "centred": "x/127.5 - 1, in [-1, 1]", "normalize": "keras.utils.normalize(x, axis=1)"}
 AUTO_IMAGES = 1000  # training images that decide --pixels auto: a clear winner, in a second
 AUTO_MARGIN = 0.01  # 10 of those images: more than the noise between two fitting scales
 
@@ -41,6 +42,8 @@ def scale_pixels(images: np.ndarray, scale: str = "0-1") -> np.ndarray:
         return pixels
     if scale == "standardised":
         return (pixels / np.float32(255) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
+    if scale == "centred":  # (x/255 - 0.5)/0.5, as PyTorch computes it, to float32 rounding
+        return pixels / np.float32(127.5) - np.float32(1)
     if scale == "normalize":
         norms = np.sqrt(np.square(pixels).sum(axis=1, keepdims=True))
         return pixels / np.where(norms == 0, np.float32(1), norms)

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from mnistkit.files import scratch
 from mnistkit.read.loading import ModelError, reason
 
 DEFAULT_TIMEOUT = 60.0  # seconds a file may take to load and score
@@ -52,7 +53,10 @@ class Worker:
         self.handler, self.setup, self.reader = handler, setup, reader
         self.timeout, self.memory_gb = timeout, memory_gb
         self.lock = threading.Lock()  # one request at a time on the pipe
+        self.closed = False  # for good: a call still in flight then starts no other worker
+        self._life = threading.Lock()  # a closing and a replacing thread take turns
         self.starts = 0
+        self.scratch = None
         self._start()
 
     def call(self, *request):
@@ -76,20 +80,31 @@ class Worker:
         return value
 
     def close(self) -> None:
+        """End the worker for good, also while another thread waits on a call to it."""
+        with self._life:
+            self.closed = True
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.log is None:  # stopped already, by a thread that was replacing it
+            return
         self.connection.close()
         self.process.kill()
         self.process.join()
         os.close(self.log)
+        self.log = None
+        scratch.remove_scratch(self.scratch)  # what the file unpacked, however it ended
 
     def _start(self) -> None:
         self.starts += 1
         context = multiprocessing.get_context("spawn")  # no inherited threads or locks
         self.log, log_path = tempfile.mkstemp(prefix="mnistkit-worker-", suffix=".log")
+        self.scratch = scratch.make_scratch()
         self.connection, child = context.Pipe()
         self.process = context.Process(
             target=_serve, daemon=True,
             args=(child, self.handler, self.setup, self.memory_gb, self.reader, log_path,
-                  os.getpid()))
+                  os.getpid(), self.scratch))
         try:
             _start_in_spawner_thread(self.process)
             started = self._await("started")
@@ -103,6 +118,8 @@ class Worker:
             self.process.join()
             last = (self._log_tail().splitlines() or [f"exit status {self.process.exitcode}"])
             os.close(self.log)
+            self.log = None
+            scratch.remove_scratch(self.scratch)
             raise ModelError(f"the {self.reader} process did not start ({last[-1]})")
 
     def _await(self, word: str) -> bool:
@@ -112,8 +129,11 @@ class Worker:
             return False
 
     def _replace(self) -> None:
-        self.close()
-        self._start()
+        with self._life:
+            self._stop()
+            if self.closed:
+                raise ModelError(f"the {self.reader} was closed")
+            self._start()
 
     def _why_it_died(self) -> str:
         self.process.join(5)
@@ -125,6 +145,8 @@ class Worker:
         return f"the {self.reader} stopped (exit status {code}): the file is damaged"
 
     def _log_tail(self) -> str:
+        if self.log is None:
+            return ""
         try:
             size = os.fstat(self.log).st_size
             return os.pread(self.log, 2000, max(0, size - 2000)).decode(errors="replace").strip()
@@ -172,11 +194,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _serve(connection, handler: Callable, setup: object, memory_gb: float, reader: str,
-           log: str, parent: int) -> None:
+           log: str, parent: int, folder) -> None:
     """The worker: limit its memory, load the backend, then answer requests until closed."""
     import resource
 
     _die_with_parent(parent)
+    scratch.use_scratch(folder)  # before any library reads where temporary files go
     # Workers compute on the CPU: CUDA maps far more address space than the limit that
     # contains a hostile file, and a GPU would be shared with training. Scoring all of
     # MNIST's test set takes a second or two on a CPU.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.read import legacy
-from mnistkit.read.errors import ModelError
+from mnistkit.read.errors import WEIGHTS_ONLY, ModelError
 
 
 def written_by_keras_2(path: Path) -> bool:
@@ -76,7 +76,7 @@ def load_keras_2_h5(path: Path, trust_code: bool):
     with h5py.File(path, "r") as source:
         raw = source.attrs.get("model_config")
         if raw is None:
-            raise ModelError("holds no model architecture (a weights-only file?)")
+            raise ModelError(WEIGHTS_ONLY)
         try:
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         except ValueError:
@@ -103,7 +103,7 @@ def load_keras_2_h5(path: Path, trust_code: bool):
 
 def load_keras_2_zip(path: Path, version: str, trust_code: bool):
     """A .keras zip of Keras 2.13-2.15: its config.json repaired, its weights file and assets
-    copied untouched (Keras 2 already wrote them the way Keras 3 reads them)."""
+    copied as Keras 2 wrote them (Keras 3 reads them so), but for Windows' backslashes."""
     import keras
 
     try:
@@ -120,13 +120,43 @@ def load_keras_2_zip(path: Path, version: str, trust_code: bool):
                 target.writestr("config.json", json.dumps(config))
                 target.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
                 for member in archive.infolist():
-                    if member.filename not in ("config.json", "metadata.json"):
-                        with archive.open(member) as inner, target.open(member.filename,
-                                                                        "w") as outer:
-                            shutil.copyfileobj(inner, outer)
+                    name = member.filename.replace("\\", "/")  # written on Windows
+                    if name in ("config.json", "metadata.json"):
+                        continue
+                    if name.endswith(".h5"):
+                        target.writestr(name, _forward_slashes(archive.read(member)))
+                        continue
+                    with archive.open(member) as inner, target.open(name, "w") as outer:
+                        shutil.copyfileobj(inner, outer)
             return keras.models.load_model(copy, compile=False, safe_mode=not trust_code)
     except (zipfile.BadZipFile, OSError) as error:
         raise ModelError(f"not a readable .keras zip ({error})") from None
+
+
+def _forward_slashes(weights: bytes) -> bytes:
+    """The weights file with its HDF5 paths split by "/": Keras 2.13 and 2.14 joined them
+    with the system's separator, so on Windows ``_layer_checkpoint_dependencies\\dense`` is
+    one group, which Keras 3 never finds."""
+    import io
+
+    import h5py
+
+    with h5py.File(io.BytesIO(weights), "r") as source:
+        names = []
+        source.visit(names.append)
+        if not any("\\" in name for name in names):
+            return weights
+        copy = io.BytesIO()
+        with h5py.File(copy, "w") as target:
+            target.attrs.update(source.attrs)
+            for name in names:
+                item, fixed = source[name], name.replace("\\", "/")
+                if isinstance(item, h5py.Dataset):
+                    target.create_dataset(fixed, data=item[()])
+                else:
+                    target.require_group(fixed)
+                target[fixed].attrs.update(item.attrs)
+    return copy.getvalue()
 
 
 def _flip_theano_kernels(model) -> None:

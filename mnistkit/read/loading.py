@@ -19,7 +19,7 @@ import numpy as np
 from mnistkit.files.data import NUM_CLASSES
 from mnistkit.prepare.inputs import layout_for
 from mnistkit.read import legacy_files, runners
-from mnistkit.read.errors import ModelError
+from mnistkit.read.errors import WEIGHTS_ONLY, ModelError
 from mnistkit.read.sniffing import detect_format
 
 __all__ = ["ModelError", "check_fits_mnist", "io_shapes", "load_model", "load_model_file",
@@ -120,19 +120,30 @@ def _layer_names(layer):
 
 
 MAX_CONFIG_BYTES = 16 * 2**20  # a model's config is kilobytes; more is a zip bomb
+MAX_UNPACKED_BYTES = 256 * 2**20  # the blog's CNN, 1.2 million weights, unpacks to 14 MB
+MAX_MEMBERS = 1000
 
 
 def _check_zip_sizes(path: Path) -> None:
-    """Refuse a .keras zip whose JSON members unpack to more than a config can be: Keras
-    reads config.json whole into memory."""
+    """Refuse a .keras zip that unpacks to more than a model can be: Keras reads config.json
+    whole into memory, and unpacks every member to the temporary folder when the zip holds
+    assets (as the Keras 2 repair does), so the sizes the zip declares are bounded, member by
+    member and in all (Python's zip reader stops at the declared size)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
-                if member.filename.endswith(".json") and member.file_size > MAX_CONFIG_BYTES:
-                    raise ModelError(f"{member.filename} unpacks to {member.file_size:,} "
-                                     f"bytes; a model's config has at most {MAX_CONFIG_BYTES:,}")
+            members = archive.infolist()
     except (zipfile.BadZipFile, OSError) as error:
         raise ModelError(f"not a readable .keras zip ({error})") from None
+    if len(members) > MAX_MEMBERS:
+        raise ModelError(f"the .keras zip holds {len(members):,} files; a model's holds a few "
+                         f"(at most {MAX_MEMBERS:,})")
+    for member in members:
+        if member.filename.endswith(".json") and member.file_size > MAX_CONFIG_BYTES:
+            raise ModelError(f"{member.filename} unpacks to {member.file_size:,} "
+                             f"bytes; a model's config has at most {MAX_CONFIG_BYTES:,}")
+    if (total := sum(member.file_size for member in members)) > MAX_UNPACKED_BYTES:
+        raise ModelError(f"the .keras zip unpacks to {total:,} bytes; an MNIST model's to at "
+                         f"most {MAX_UNPACKED_BYTES:,}")
 
 
 def check_fits_mnist(model) -> None:
@@ -173,7 +184,7 @@ def reason(error: Exception) -> str:
     if "truncated" in text or "file signature not found" in text or "Unable to" in text:
         return f"damaged HDF5 file ({text[:120]})"
     if "No model config" in text or "model_config" in text:
-        return "holds no model architecture (a weights-only file?)"
+        return WEIGHTS_ONLY
     # Keras wraps the cause: "Error when deserializing class 'Dense' using config={...}.
     # Exception encountered: <cause>"; the cause is what the user needs.
     causes = re.split(r"Exception encountered:\s*", text)

@@ -9,12 +9,13 @@ the process), and every tensor stored outside the file must lie in the model's o
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.read.errors import ModelError
-from mnistkit.read.runners import Runner, cast_for, fixed_dim
+from mnistkit.read.runners import MAX_MODEL_BYTES, Runner, cast_for, fixed_dim
 
 # Standard ONNX, ONNX-ML, and the contrib ops built into ONNX Runtime (quantised and fused
 # kernels its own tools write): none loads code from outside the runtime.
@@ -65,9 +66,7 @@ def load_onnx(path: Path) -> OnnxRunner:
     except Exception as error:  # onnxruntime's Fail, InvalidGraph, NotImplemented
         raise ModelError(f"ONNX Runtime cannot run it ({' '.join(str(error).split())[:200]})") \
             from None
-    # Weights; not the int64 tensors ONNX wants shapes and axes in
-    params = sum(int(np.prod(tensor.dims)) for tensor in model.graph.initializer
-                 if tensor.data_type != onnx.TensorProto.INT64)
+    params = count_params(model)
     output = _shape(model.graph.output[0])
     runner = OnnxRunner(session, tuple(dims[1:]), tuple(output[1:]), params,
                         fixed_dim(dims[0]) if dims else None, dtype)
@@ -80,7 +79,7 @@ def load_onnx(path: Path) -> OnnxRunner:
 def check_domains(model) -> None:
     """Refuse operators of domains that ONNX Runtime could only run with a custom-op library."""
     local = {function.domain for function in model.functions}
-    for node in _nodes(model.graph, model.functions):
+    for node in _nodes(model):
         if node.domain not in KNOWN_DOMAINS | local:
             raise ModelError(f"ONNX operator {node.op_type} of custom domain {node.domain!r}: "
                              "it needs a custom-op library, which is never loaded: refused")
@@ -103,24 +102,54 @@ def check_external_data(model, path: Path) -> bool:
         if not target.is_file():
             raise ModelError(f"ONNX tensor {tensor.name!r}: its external data {where!r} is "
                              "missing")
+        if target.stat().st_size > MAX_MODEL_BYTES:
+            raise ModelError(f"ONNX tensor {tensor.name!r}: its external data {where!r} has "
+                             f"{target.stat().st_size:,} bytes (at most {MAX_MODEL_BYTES:,})")
         external = True
     return external
 
 
-def _nodes(graph, functions=()):
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:  # If, Loop, Scan: graphs inside
-            for inner in [attribute.g, *attribute.graphs]:
-                yield from _nodes(inner)
-    for function in functions:
+def count_params(model) -> int:
+    """Elements of the weights the graph uses (an initializer no node reads is never
+    allocated); not the int64 tensors ONNX wants shapes and axes in."""
+    import onnx
+
+    used = {name for node in _nodes(model) for name in node.input}
+    return sum(math.prod(max(dim, 0) for dim in tensor.dims)
+               for graph in _graphs(model) for tensor in graph.initializer
+               if tensor.name in used and tensor.data_type != onnx.TensorProto.INT64)
+
+
+def _graphs(model):
+    """The model's graph and every graph inside it or inside its functions (If's branches,
+    Loop's and Scan's bodies), at any depth."""
+    pending = [model.graph]
+    inner = [attribute for function in model.functions for node in function.node
+             for attribute in node.attribute]
+    while pending or inner:
+        if pending:
+            graph = pending.pop()
+            yield graph
+            inner += [attribute for node in graph.node for attribute in node.attribute]
+        else:
+            attribute = inner.pop()
+            pending += [attribute.g, *attribute.graphs]
+
+
+def _nodes(model):
+    for graph in _graphs(model):
+        yield from graph.node
+    for function in model.functions:
         yield from function.node
 
 
 def _tensors(model):
-    yield from model.graph.initializer
-    yield from (sparse.values for sparse in model.graph.sparse_initializer)
-    for node in _nodes(model.graph, model.functions):
+    """Every tensor the file stores: initializers of the graph and of every graph inside it,
+    and constants held in attributes."""
+    for graph in _graphs(model):
+        yield from graph.initializer
+        yield from (sparse.values for sparse in graph.sparse_initializer)
+    for node in _nodes(model):
         for attribute in node.attribute:
             yield from [attribute.t, *attribute.tensors]
 

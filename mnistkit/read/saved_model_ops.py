@@ -1,12 +1,19 @@
 """Which TensorFlow ops a SavedModel would run, and whether each is one inference uses.
 
 A SavedModel is a graph, and graphs can do anything TensorFlow can: write files
-(``WriteFile``), read them, call Python (``PyFunc``). So before one is loaded, the ops that
-loading and scoring run are collected from ``saved_model.pb`` (pure protobuf, nothing
-executed): the nodes the chosen signature's outputs depend on, the restore and init ops the
-loader runs, and every function these call, transitively. Each must be on :data:`ALLOWED`,
-the ops of inference models; anything else is refused, naming the op. The saving half of the
-graph (``SaveV2``, which writes checkpoints) is never run, so it is not looked at.
+(``WriteFile``), read them, call Python (``PyFunc``). So before any of it runs, the ops that
+loading and scoring run are collected from the graph (pure protobuf, nothing executed): every
+node that the fetched tensors and ops depend on, by data or control edge, and every function
+these call, transitively. Each must be on :data:`ALLOWED`, the ops of inference models;
+anything else is refused, naming the op.
+
+Feeds are followed as TensorFlow prunes: a fed tensor replaces that one output, not its node,
+so the node still runs (with its control inputs) when anything uses another of its outputs or
+waits on it. A function named anywhere in an attribute, at any depth (a ``func`` attribute's
+own attributes fill a callee's placeholders), counts as called. A
+function name the file does not define is refused: it cannot be reasoned about. The saving
+half of the graph (``SaveV2``, which writes checkpoints) is never fetched, so it is not looked
+at.
 """
 
 from __future__ import annotations
@@ -63,14 +70,13 @@ TOUCH_THE_WORLD = frozenset((
 ))
 
 
-def check_ops(meta_graph, roots: list[str], fed: tuple[str, ...] = ()) -> set[str]:
+def check_ops(graph_def, roots: list[str], fed: tuple[str, ...] = ()) -> set[str]:
     """Raise :class:`ModelError` unless every op that running ``roots`` (tensor or node names
-    of the top-level graph) reaches is on :data:`ALLOWED`; a tensor in ``fed`` is given, so
-    what computes it does not run. Returns the op types seen."""
-    functions = {function.signature.name: function
-                 for function in meta_graph.graph_def.library.function}
+    of the top-level graph) with the tensors ``fed`` given can reach is on :data:`ALLOWED`.
+    Returns the op types seen."""
+    functions = {function.signature.name: function for function in graph_def.library.function}
     seen, called = set(), []
-    for node in reachable(meta_graph, roots, fed):
+    for node in reachable(graph_def, roots, fed):
         seen.update([node.op] if node.op not in functions else [])
         called += _calls(node, functions)
     done = set()
@@ -90,17 +96,21 @@ def check_ops(meta_graph, roots: list[str], fed: tuple[str, ...] = ()) -> set[st
     return seen
 
 
-def reachable(meta_graph, roots: list[str], fed: tuple[str, ...] = ()) -> list:
-    """The top-level nodes that computing ``roots`` runs, ``fed`` tensors given."""
-    nodes = {node.name: node for node in meta_graph.graph_def.node}
-    stop = {_node_name(tensor) for tensor in fed}
-    reached, pending = {}, [_node_name(root) for root in roots]
+def reachable(graph_def, roots: list[str], fed: tuple[str, ...] = ()) -> list:
+    """The top-level nodes that computing ``roots`` runs, the tensors ``fed`` given: an edge
+    from a fed tensor leads nowhere, a control edge or another output's edge to its node does."""
+    nodes = {node.name: node for node in graph_def.node}
+    given = {_tensor_name(tensor) for tensor in fed}
+    reached, pending = {}, [root for root in roots if _tensor_name(root) not in given]
     while pending:
-        name = pending.pop()
-        if name in reached or name in stop or name not in nodes:
+        name = _node_name(pending.pop())
+        if name in reached:
             continue
+        if name not in nodes:
+            raise ModelError(f"the SavedModel's graph names node {name!r}, which it does not "
+                             "hold: refused")
         reached[name] = nodes[name]
-        pending += [_node_name(source) for source in nodes[name].input]
+        pending += [source for source in nodes[name].input if _tensor_name(source) not in given]
     return list(reached.values())
 
 
@@ -108,12 +118,25 @@ def _node_name(tensor: str) -> str:
     return tensor.lstrip("^").split(":")[0]
 
 
+def _tensor_name(edge: str) -> str:
+    """``node:k`` for a data edge (``node`` means ``node:0``); a control edge stays ``^node``,
+    which no feed replaces."""
+    return edge if edge.startswith("^") or ":" in edge else f"{edge}:0"
+
+
 def _calls(node, functions: dict) -> list[str]:
-    """The library functions a node calls: by its op (a function called directly) or through
-    an attribute (``f`` of PartitionedCall, If's branches, While's body and condition)."""
+    """The library functions a node calls: by its op (a function called directly) or named in
+    any of its attributes, at any depth (``f`` of PartitionedCall, If's branches, While's body,
+    and the functions these are given as attributes of their own)."""
     names = [node.op] if node.op in functions else []
-    for value in node.attr.values():
-        if value.HasField("func"):
-            names.append(value.func.name)
-        names += [function.name for function in value.list.func]
-    return [name for name in names if name in functions]
+    pending = list(node.attr.values())
+    while pending:
+        value = pending.pop()
+        for named in ([value.func] if value.HasField("func") else []) + list(value.list.func):
+            names.append(named.name)
+            pending += list(named.attr.values())
+    for name in names:
+        if name not in functions:
+            raise ModelError(f"SavedModel node {node.name!r} calls function {name!r}, which "
+                             "the file does not define: refused")
+    return names

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistkit.files import bounded
 from mnistkit.prepare.inputs import layout_for
 from mnistkit.read import runners
 from mnistkit.read.errors import ModelError
@@ -41,34 +42,86 @@ class SavedModelRunner(Runner):
 
 
 def load_saved_model(folder: Path) -> SavedModelRunner:
+    """The SavedModel in ``folder``, loaded as TensorFlow Serving's loader would, by its steps:
+    the graph imported (nothing runs), every op that restoring, initialising and scoring will
+    run checked in the imported graph (which holds the ``Saver`` the import builds when the
+    file has none), then the variables restored and the init op run."""
     import tensorflow as tf
 
+    check_folder(folder)
     meta_graph = _meta_graph(_read_proto(folder / "saved_model.pb"))
     key, signature, output_key = choose_signature(meta_graph)
     inputs = next(iter(signature.inputs.values()))
     output = signature.outputs[output_key]
-    roots = [output.name, meta_graph.saver_def.restore_op_name]
-    if INIT_SIGNATURE in meta_graph.signature_def:
-        roots += [tensor.name for tensor in meta_graph.signature_def[INIT_SIGNATURE]
-                  .outputs.values()]
-    for name in _INIT_COLLECTIONS:
-        if name in meta_graph.collection_def:
-            roots += list(meta_graph.collection_def[name].node_list.value)
-    check_ops(meta_graph, [root for root in roots if root], fed=(inputs.name,))
     graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph)
     try:
         with graph.as_default():
-            tf.compat.v1.saved_model.loader.load(session, list(meta_graph.meta_info_def.tags),
-                                                 str(folder))
+            saver = tf.compat.v1.train.import_meta_graph(meta_graph)
+            restore, init = _restore_and_init(graph, saver, meta_graph)
+            graph_def = graph.as_graph_def()
+            check_ops(graph_def, [output.name], fed=(inputs.name,))  # scoring
+            check_ops(graph_def, [*restore, *init, *_variable_nodes(graph)])  # loading
+    except ModelError:
+        raise
+    except Exception as error:  # TensorFlow's ValueError, KeyError, ... on a crafted graph
+        raise ModelError(f"TensorFlow cannot import the SavedModel's graph "
+                         f"({' '.join(str(error).split())[:200]})") from None
+    session = tf.compat.v1.Session(graph=graph)
+    try:
+        if restore:
+            session.run(restore, {saver.saver_def.filename_tensor_name:
+                                  str(folder / "variables" / "variables")})
+        if init:
+            session.run(init, _asset_paths(folder, meta_graph))
     except Exception as error:  # TensorFlow's NotFoundError, InvalidArgumentError, ...
         session.close()
         raise ModelError(f"TensorFlow cannot load the SavedModel (signature {key!r}: "
                          f"{' '.join(str(error).split())[:200]})") from None
     return SavedModelRunner(session, inputs.name, output.name, _dims(inputs)[1:],
                             _dims(output)[1:],
-                            _variables(reachable(meta_graph, [output.name], (inputs.name,))),
+                            _variables(reachable(meta_graph.graph_def, [output.name],
+                                                 (inputs.name,))),
                             _NUMBER_TYPES[inputs.dtype])
+
+
+def _restore_and_init(graph, saver, meta_graph) -> tuple[list[str], list[str]]:
+    """The op that restores the variables (empty without variables) and the init ops, as
+    TensorFlow's SavedModel loader picks them: the init signature's output, else the
+    ``saved_model_main_op`` collection, else ``legacy_init_op``."""
+    restore = [saver.saver_def.restore_op_name] if saver is not None else []
+    if INIT_SIGNATURE in meta_graph.signature_def:
+        return restore, [tensor.name for tensor in
+                         meta_graph.signature_def[INIT_SIGNATURE].outputs.values()]
+    for name in _INIT_COLLECTIONS:
+        if name in meta_graph.collection_def:
+            return restore, list(meta_graph.collection_def[name].node_list.value)
+    return restore, []
+
+
+def _variable_nodes(graph) -> list[str]:
+    """Every variable's node: a restore may reach any of them (TensorFlow's object-based
+    fallback restores whatever variables the graph holds)."""
+    return [op.name for op in graph.get_operations()
+            if op.type in ("VarHandleOp", "VariableV2", "Variable")]
+
+
+def _asset_paths(folder: Path, meta_graph) -> dict[str, str]:
+    """The asset tensors fed to the init op, as TensorFlow's loader feeds them."""
+    return {asset.tensor_info.name: str(folder / "assets" / asset.filename)
+            for asset in meta_graph.asset_file_def}
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a SavedModel folder with a link that leads outside it, or more entries than a
+    model has: TensorFlow would follow the link and read whatever it names."""
+    root = folder.resolve()
+    try:
+        for path in bounded.walk(folder, bounded.MAX_FOLDER_ENTRIES):
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise ModelError(f"the SavedModel's {path.relative_to(folder).as_posix()!r} "
+                                 "is a link to outside its folder: refused")
+    except ValueError as error:
+        raise ModelError(str(error)) from None
 
 
 def _read_proto(path: Path):

@@ -31,7 +31,11 @@ def detect_format(path: str | Path) -> str:
     """One of FORMATS for the model at ``path``; :class:`ModelError` saying what the
     entry is instead ("not a model file: ...")."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_folder = path.is_dir()
+    except OSError as error:  # a name too long for the file system, say: no such file either
+        raise ModelError(f"cannot be read: {(error.strerror or str(error)).lower()}") from None
+    if is_folder:
         if (path / "saved_model.pb").is_file():
             return "saved_model"
         raise ModelError("not a model file: a folder without saved_model.pb (not a "

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import datetime
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.files.data import NUM_CLASSES, Mnist
-from mnistkit.files.saving import write_json
+from mnistkit.files.saving import check_targets, move_into_place, write_json
 from mnistkit.prepare.corruptions import corrupted_sets
 from mnistkit.report import plots
 from mnistkit.report.table import Row, markdown_table
 from mnistkit.score.statistics import Comparison, reliability
+
+STEM_MAX = 100  # characters of a model's name in its pictures' names: a file system takes 255
 
 
 def confusion(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -27,9 +31,24 @@ def confusion(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
                  folder: Path, device: str, pairs: list[Comparison] | None = None) -> Path:
     """Write the report's pictures, ``report.md`` and ``report.json`` into ``folder``;
-    ``pairs`` are the paired tests between the models (evaluate.py's comparisons)."""
-    pairs = pairs or []
+    ``pairs`` are the paired tests between the models (evaluate.py's comparisons). All are
+    drawn in a hidden folder inside, then renamed into place together: a symbolic link, a
+    folder or a device at any of their names is refused (OutputError) before one is, so
+    nothing is ever written through a link, and a report that fails midway leaves none."""
     folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
+    try:
+        _draft_report(rows, probabilities, mnist, staging, device, pairs or [])
+        staged = {path: folder / path.name for path in sorted(staging.iterdir())}
+        check_targets(list(staged.values()))
+        move_into_place(staged)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / "report.md"
+
+
+def _draft_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
+                  folder: Path, device: str, pairs: list[Comparison]) -> None:
     evaluated = [row for row in rows if row.error is None]
     stems = _unique_stems(evaluated)
     sections, models = [], []
@@ -73,7 +92,6 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
         *_calibration_section(evaluated, probabilities, mnist.test_labels, folder),
         *_cost_section(evaluated), *_corruption_section(evaluated, mnist, folder),
         "## Each model", "", *sections]))
-    return folder / "report.md"
 
 
 def _uncertainty_section(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
@@ -168,7 +186,7 @@ def _per_class_table(rows: list[Row]) -> str:
 def _unique_stems(rows: list[Row]) -> dict[str, str]:
     stems: dict[str, str] = {}
     for row in rows:
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(row.name).stem) or "model"
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(row.name).stem)[:STEM_MAX] or "model"
         candidate, number = stem, 2
         while candidate in stems.values():
             candidate, number = f"{stem}_{number}", number + 1

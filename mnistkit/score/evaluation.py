@@ -16,6 +16,7 @@ from statistics import median
 
 import numpy as np
 
+from mnistkit.files import bounded
 from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.prepare.inputs import prepare_images
 from mnistkit.prepare.pixels import resolve_scale
@@ -187,7 +188,7 @@ def score_file(path: str | Path, mnist: Mnist, pixels: str = "auto", trust_code:
     row.seconds, row.latency, row.corruption_accuracy = result.seconds, latency, corrupted
     if corrupted:
         row.mean_corruption_accuracy = float(np.mean(list(corrupted.values())))
-    with contextlib.suppress(OSError):  # a file gone meanwhile: its size is unknown
+    with contextlib.suppress(OSError, ValueError):  # gone meanwhile, or a folder of too much
         row.bytes = size_on_disk(Path(path))
     if row.accuracy < CHANCE_WARNING:
         tried = ("no pixel scale does better on training images" if pixels == "auto"
@@ -201,7 +202,8 @@ def size_on_disk(path: Path) -> int:
     """A file's size; a SavedModel folder's, all the files in it."""
     if not path.is_dir():
         return os.path.getsize(path)
-    return sum(inner.stat().st_size for inner in path.rglob("*") if inner.is_file())
+    return sum(inner.stat().st_size for inner in bounded.walk(path, bounded.MAX_FOLDER_ENTRIES)
+               if inner.is_file() and not inner.is_symlink())
 
 
 def measure_latency(model, images: np.ndarray, scale: str) -> dict[str, float]:

@@ -9,7 +9,7 @@ MNIST stores its images, uint8 (n, 28, 28); the models' workers scale them for e
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +82,18 @@ class Answer:
     path: str
     probabilities: np.ndarray | None = None
     error: str | None = None
+    late: bool = False  # no answer within the request's deadline: left out, not failed
 
 
-def read_digits(host, digits: np.ndarray, paths: list[str]) -> list[Answer]:
+def read_digits(host, digits: np.ndarray, paths: list[str],
+                deadline: float | None = None) -> list[Answer]:
     """Each model's answer for uint8 digits (n, 28, 28); the models, each in its worker of
-    ``host`` (a ``ModelHost``), are asked all at once."""
+    ``host`` (a ``ModelHost``), are asked all at once. With a ``deadline`` (seconds), the
+    models that have not answered by then, or are still busy with an earlier request, get a
+    late Answer: one slow model costs its own answer, not everyone's."""
+    if deadline is not None:
+        return _read_within(host, digits, paths, deadline)
+
     def ask(path: str) -> Answer:
         try:
             return Answer(path, probabilities=host.predict(path, digits))
@@ -97,9 +104,29 @@ def read_digits(host, digits: np.ndarray, paths: list[str]) -> list[Answer]:
         return list(pool.map(ask, paths))
 
 
-def read_picture(reader: PictureReader, host, data: bytes, name: str,
-                 paths: list[str]) -> tuple[np.ndarray, list[Answer]]:
-    """A picture's digits (uint8, n x 28 x 28) and each model's answer for them; ImageError
-    when the picture cannot be read or holds no digit."""
+def _read_within(host, digits: np.ndarray, paths: list[str], deadline: float) -> list[Answer]:
+    futures = {path: host.predict_soon(path, digits) for path in paths}
+    wait([future for future in futures.values() if future], timeout=deadline)
+    answers = []
+    for path, future in futures.items():
+        if future is None:
+            answers.append(Answer(path, error="still busy with an earlier drawing (slower "
+                                  f"than {deadline:g} s); left out", late=True))
+        elif not future.done():
+            answers.append(Answer(path, error=f"no answer within {deadline:g} s; left out",
+                                  late=True))
+        else:
+            try:
+                answers.append(Answer(path, probabilities=future.result()))
+            except ModelError as error:  # its worker died or hung; restarted for the next
+                answers.append(Answer(path, error=str(error)))
+    return answers
+
+
+def read_picture(reader: PictureReader, host, data: bytes, name: str, paths: list[str],
+                 deadline: float | None = None) -> tuple[np.ndarray, list[Answer]]:
+    """A picture's digits (uint8, n x 28 x 28) and each model's answer for them (within
+    ``deadline``, see :func:`read_digits`); ImageError when the picture cannot be read or
+    holds no digit."""
     digits = reader.digits(data, name)
-    return digits, read_digits(host, digits, paths)
+    return digits, read_digits(host, digits, paths, deadline)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,11 @@ from mnistkit.prepare.inputs import prepare_images
 from mnistkit.prepare.pixels import resolve_scale
 from mnistkit.read.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, MEMORY_HINTS, Worker
 from mnistkit.read.loading import ModelError, io_shapes, load_model_file
+from mnistkit.read.sniffing import ZIP_SIGNATURE, detect_format
 from mnistkit.score.evaluation import Row, as_probabilities, classifier, score_file
+
+MANY_FILES = 20  # from this many entries on, evaluate.py says first what it is about to do
+PROGRESS_SECONDS = 10.0  # a longer scoring says how far it got, this often, on stderr
 
 
 class Handler:
@@ -96,28 +103,65 @@ class Handler:
         return as_probabilities(outputs.reshape(len(images), -1))
 
 
+def not_a_model(path: str | Path) -> str | None:
+    """Why the entry at ``path`` is no model file, told by its first bytes without a worker
+    (empty, text, a FIFO); None where only a worker can tell: a file like a model, one gone
+    or unreadable, a zip (its directory, maybe huge, is read where memory is limited)."""
+    path = Path(path)
+    try:
+        if not path.exists():
+            return None
+        if path.is_file():
+            with open(path, "rb") as file:
+                if file.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE:
+                    return None
+        detect_format(path)
+    except ModelError as error:
+        return str(error)
+    except OSError:
+        return None
+    return None
+
+
 def score_files(paths: list[Path], mnist: Mnist, pixels: str = "auto", trust_code: bool = False,
                 keep_probabilities: bool = False, timeout: float = DEFAULT_TIMEOUT,
                 memory_gb: float = DEFAULT_MEMORY_GB,
                 handler: type = Handler) -> tuple[list[tuple], dict]:
     """``evaluation.score_file`` for each file, in a worker: a (row, probabilities) pair each,
-    and what the worker computed on (device, versions)."""
+    and what the worker computed on (device, versions). Entries that are plainly no model
+    (:func:`not_a_model`) get their row here and never reach the worker: each file costs the
+    worker a clean-up of the backend's state, a fifth of a second. Progress goes to stderr."""
+    results: list = [(Row(path=str(path), error=why), None) if (why := not_a_model(path))
+                     else None for path in paths]
+    todo = [index for index, result in enumerate(results) if result is None]
+    if len(paths) >= MANY_FILES:
+        print(f"scoring {len(todo):,} model file{'s' * (len(todo) != 1)}" + (
+              f" of {len(paths):,} entries; the other {len(paths) - len(todo):,} are not "
+              "model files" if len(todo) < len(paths) else ""), file=sys.stderr, flush=True)
+    about = {"device": "none", "versions": {}, "backend": None}
+    if not todo:
+        return results, about
     try:
         worker = Worker(handler, mnist, timeout, memory_gb)
     except ModelError as error:  # every row says why: none could be opened
-        return ([(Row(path=str(path), error=str(error)), None) for path in paths],
-                {"device": "none", "versions": {}, "backend": None})
-    results = []
-    about = {"device": "unknown", "versions": {}, "backend": None}
+        for index in todo:
+            results[index] = (Row(path=str(paths[index]), error=str(error)), None)
+        return results, about
+    about["device"] = "unknown"
     try:
         with contextlib.suppress(ModelError):  # only a description: the rows still come
             about = worker.call("about")
-        for path in paths:
+        said = time.monotonic()
+        for done, index in enumerate(todo):
             try:
-                results.append(worker.call("score", str(path), pixels, trust_code,
-                                           keep_probabilities))
+                results[index] = worker.call("score", str(paths[index]), pixels, trust_code,
+                                             keep_probabilities)
             except ModelError as error:
-                results.append((Row(path=str(path), error=str(error)), None))
+                results[index] = (Row(path=str(paths[index]), error=str(error)), None)
+            if time.monotonic() - said > PROGRESS_SECONDS and done + 1 < len(todo):
+                print(f"scored {done + 1:,} of {len(todo):,} model files", file=sys.stderr,
+                      flush=True)
+                said = time.monotonic()
     finally:
         worker.close()
     return results, about
@@ -147,6 +191,8 @@ class ModelHost:
         self.timeout, self.memory_gb = timeout, memory_gb
         self.models: list[HostedModel] = []
         self._workers: dict[str, Worker] = {}
+        self._pending: dict[str, Future] = {}  # path: its latest predict_soon
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Load every model; a file that cannot be loaded gets ``error``, nothing raises.
@@ -157,12 +203,17 @@ class ModelHost:
     def _load(self, path: str) -> HostedModel:
         record, record_error = read_record(Path(path))
         hosted = HostedModel(path, record=record, record_error=record_error)
+        hosted.error = not_a_model(path)  # no worker, and its gigabyte, for what is no model
+        if hosted.error:
+            return hosted
         try:
             worker = Worker(self.handler, self.mnist, self.timeout, self.memory_gb)
             self._workers[path] = worker
             hosted.input_scale, hosted.params = worker.call("load", path, *self.options)
         except ModelError as error:
             hosted.error = str(error)
+            if path in self._workers:  # never asked again: its worker goes now
+                self._workers.pop(path).close()
         return hosted
 
     def predict(self, path: str, images: np.ndarray) -> np.ndarray:
@@ -177,6 +228,24 @@ class ModelHost:
                 with contextlib.suppress(ModelError):
                     worker.call("load", path, *self.options)
             raise
+
+    def predict_soon(self, path: str, images: np.ndarray) -> Future | None:
+        """``predict`` in a thread of its own: a Future of the probabilities, or None while
+        the model is still busy with an earlier request, whose answer came too late: no
+        request queues behind a slow model. A daemon thread: a model that hangs until its
+        worker's time limit does not hold up the end of the process."""
+        with self._lock:
+            if path in self._pending and not self._pending[path].done():
+                return None
+            future = self._pending[path] = Future()
+        threading.Thread(target=self._fulfil, args=(future, path, images), daemon=True).start()
+        return future
+
+    def _fulfil(self, future: Future, path: str, images: np.ndarray) -> None:
+        try:
+            future.set_result(self.predict(path, images))
+        except Exception as error:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(error)
 
     def close(self) -> None:
         for worker in self._workers.values():

@@ -1,9 +1,8 @@
-"""What ``model.compile`` gets, and what is made before ``fit`` traces the step: the
-optimizer and its schedule, the labels and loss, the steps per call, the variables."""
+"""What ``model.compile`` gets: the optimizer and its schedule, the labels and loss, the
+steps per call."""
 
 from __future__ import annotations
 
-from mnistkit.train import fused_adam
 from mnistkit.train.config import TrainingConfig
 from mnistkit.train.devices import Placement
 
@@ -29,9 +28,7 @@ def build_optimizer(config: TrainingConfig, total_steps: int):
         peak = keras.optimizers.schedules.CosineDecay(
             peak / 25, decay_steps=total_steps - warmup, warmup_target=peak,
             warmup_steps=warmup)
-    built = optimizer(learning_rate=peak)
-    fused_adam.use_fused_update(built)
-    return built
+    return optimizer(learning_rate=peak)
 
 
 def labels_and_loss(config: TrainingConfig, y_train, validation):
@@ -66,20 +63,3 @@ def steps_per_execution(placement: Placement) -> int:
     if placement.engine == "DataParallel" and placement.device.startswith("CPU"):
         return 1
     return STEPS_PER_EXECUTION
-
-
-def create_variables(model, placement: Placement, images, labels) -> None:
-    """Create the metrics' and the optimizer's variables before ``fit`` traces its step.
-
-    Keras creates them inside the first trace, and a TensorFlow function that creates
-    variables is traced twice: half a second of every run. Scoring one image with
-    ``training=False`` draws no random numbers and moves no statistics, so the run is the
-    same, bit for bit. Under a TensorFlow strategy Keras builds them itself, in its scope."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow" or placement.strategy is not None:
-        return
-    model.compute_metrics(images, labels, model(images, training=False), None)
-    model.reset_metrics()
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)

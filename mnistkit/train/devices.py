@@ -2,9 +2,10 @@
 
 :func:`prepare` runs before the backend loads, since some choices are environment variables
 that the backends read when they start; :func:`place` runs after it and returns a
-:class:`Placement`, under whose ``scope()`` training builds and compiles the model, and which
-turns the trained model back into a plain float32 one for testing and saving, so that the
-``.h5`` file loads anywhere, without a strategy, a GPU or a given backend.
+:class:`Placement`, under whose ``scope()`` training builds and compiles the model. Its
+precision is a value (:mod:`mnistkit.train.precision`) that the model that trains is given;
+a distribution over JAX devices is Keras' one process-wide setting, undone by
+:func:`release` before the trained weights go into a plain model.
 
 Engines: TensorFlow's ``MirroredStrategy`` and Keras' ``DataParallel`` on JAX. Several machines
 (or processes) go through JAX's multi-process runtime, configured as ``keras.distribution``
@@ -17,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from mnistkit import runtime
+from mnistkit.train import precision
 from mnistkit.train.config import TrainingConfig
 
 MULTI_PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES",
@@ -55,29 +56,6 @@ class Placement:
     def scope(self):
         """Where the model and its optimizer must be created (TensorFlow's strategy scope)."""
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
-
-    def adapt(self, model) -> None:
-        """Keep the output layer in float32 under mixed precision: a softmax in float16
-        rounds small probabilities to 0 and the cross-entropy of those to infinity."""
-        if self.precision != "float32":
-            import keras
-
-            model.layers[-1].dtype_policy = keras.DTypePolicy("float32")
-
-    def plain_model(self, model, build_model: Callable[[TrainingConfig], object],
-                    config: TrainingConfig):
-        """``model``, or when trained in mixed precision, distributed or with fused batch
-        normalisation, the same weights in a fresh float32 model of plain Keras layers
-        outside any strategy: what is tested and saved."""
-        from mnistkit.train import fused_norm
-
-        if self.precision == "float32" and self.engine is None and not fused_norm.is_copy(model):
-            return model
-        weights = _host_weights(model)
-        release()
-        plain = build_model(config)
-        plain.set_weights(weights)
-        return plain
 
     def describe(self) -> str:
         text = self.device
@@ -118,12 +96,8 @@ def place(config: TrainingConfig) -> Placement:
     on_gpu = device.startswith("GPU")
     if config.device == "gpu" and not on_gpu:
         raise DeviceError(f"--device gpu: no GPU is visible to {backend}")
-    placement = Placement(device=device)
-    if _mixed(config, backend, on_gpu):
-        # float16 is fast on every GPU of the last decade (Keras scales the loss so that small
-        # gradients survive); CPUs have no float16 arithmetic, but recent ones have bfloat16.
-        placement.precision = "mixed_float16" if on_gpu else "mixed_bfloat16"
-        keras.config.set_dtype_policy(placement.precision)
+    placement = Placement(device=device, precision=precision.choose(
+        config.precision, backend, on_gpu, config.distribute))
     if config.distribute:
         if backend == "tensorflow":
             _distribute_tensorflow(placement, on_gpu)
@@ -135,21 +109,10 @@ def place(config: TrainingConfig) -> Placement:
     return placement
 
 
-def _mixed(config: TrainingConfig, backend: str, on_gpu: bool) -> bool:
-    """Whether to compute in mixed precision. ``auto`` takes it only where it was measured to
-    pay: one CPU with bfloat16 instructions, under TensorFlow (oneDNN's bfloat16 kernels made
-    an epoch of the deeper CNN 1.5x quicker, with the same accuracy)."""
-    if config.precision != "auto":
-        return config.precision == "mixed"
-    return (backend == "tensorflow" and not on_gpu and not config.distribute
-            and runtime.cpu_has_bfloat16())
-
-
 def release() -> None:
-    """Undo :func:`place`'s global settings, so later models are plain float32 ones."""
+    """Undo :func:`place`'s one process-wide setting, JAX's distribution over devices."""
     import keras
 
-    keras.config.set_dtype_policy("float32")
     if keras.backend.backend() == "jax":
         keras.distribution.set_distribution(None)
 
@@ -221,7 +184,7 @@ def shard(placement: Placement, images: np.ndarray, labels: np.ndarray):
     return images[:keep], labels[:keep]
 
 
-def _host_weights(model) -> list[np.ndarray]:
+def host_weights(model) -> list[np.ndarray]:
     """The weights as NumPy arrays, read from this process's own copy of each."""
     import keras
 

@@ -3,10 +3,10 @@
 Keras 3 normalises a training batch with a chain of separate operations (mean, variance,
 scale and shift, and as many again for the gradients), each a pass over the activations; on
 a 2-core CPU that made a quarter of the modern CNN's training step. TensorFlow's
-FusedBatchNormV3 does the same arithmetic in one pass each way. :func:`training_copy` gives
-the model to train: the built one with its ``BatchNormalization`` layers computing that way
-(same variables, same results to float rounding); the weights it learns go back into the
-model as built, which is what is tested and saved, so files hold plain Keras layers.
+FusedBatchNormV3 does the same arithmetic in one pass each way. The model that trains has
+its ``BatchNormalization`` layers computing that way (same variables, same results to float
+rounding; :mod:`mnistkit.train.speedups`); the weights it learns go back into Keras' own
+layers, which is what is tested and saved, so files hold plain Keras layers.
 """
 
 from __future__ import annotations
@@ -45,25 +45,3 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         rank = len(inputs.shape)
         return (rank == 4 and self.axis in (-1, rank - 1) and self.center and self.scale
                 and not self.renorm and not self.synchronized)
-
-
-def training_copy(model):
-    """``model`` itself where nothing changes; else a copy with the same weights whose
-    ``BatchNormalization`` layers train through the fused kernel (TensorFlow only)."""
-    if keras.backend.backend() != "tensorflow" or not any(
-            type(layer) is keras.layers.BatchNormalization for layer in model.layers):
-        return model
-
-    def clone(layer):
-        if type(layer) is keras.layers.BatchNormalization:
-            return FusedBatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def is_copy(model) -> bool:
-    """Whether ``model`` came from :func:`training_copy` with fused layers in it."""
-    return any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)

@@ -24,8 +24,8 @@ def curves_path(config: TrainingConfig) -> Path | None:
 def check_record_is_ours(output: str) -> None:
     """Refuse an output whose record would overwrite another model's: ``m.keras`` and
     ``m.h5`` share ``m.json``."""
-    from mnistkit.files.records import MODEL_SUFFIXES
     from mnistkit.files.saving import OutputError
+    from mnistkit.read.finding import MODEL_SUFFIXES
 
     for suffix in MODEL_SUFFIXES:
         other = Path(output).with_suffix(suffix)

@@ -18,7 +18,9 @@ INT8_TOLERANCE of the model's accuracy. Otherwise nothing is written and the err
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.files.data import Mnist
-from mnistkit.files.saving import move_into_place
+from mnistkit.files.saving import TEMP_STEM, move_into_place
 from mnistkit.read.errors import ModelError
 from mnistkit.read.isolation import DEFAULT_MEMORY_GB, Worker
 from mnistkit.read.sniffing import detect_format
@@ -100,8 +102,7 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
     targets = check_export_targets(model_path, formats)
     print(f"exporting {model_path} as {', '.join(formats)}; checking each on all "
           f"{len(mnist.test_labels):,} test images, as evaluate.py reads it", flush=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_path.stem}.", suffix=".exports",
-                                    dir=model_path.parent))  # hidden: evaluate.py skips it
+    staging = staging_folder(model_path)
     try:
         staged = {name: staging / target.name for name, target in targets.items()}
         rows = _export_in_worker(model_path, staged, mnist, pixels, timeout, memory_gb)
@@ -116,6 +117,32 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
     print(f"wrote {', '.join(_shown(name, target) for name, target in targets.items())} "
           f"in {model_path.parent}/")
     return rows
+
+
+def staging_folder(model_path: Path) -> Path:
+    """A new hidden folder beside the model (evaluate.py skips it; a rename from it into place
+    stays on one file system), named with this process's id. A kill -9 leaves its folder
+    behind: the next export of the model removes those whose process is gone."""
+    stem = model_path.stem[:TEMP_STEM]
+    ours = re.compile(rf"\.{re.escape(stem)}\.([0-9]+)\.[^.]+\.exports")
+    with contextlib.suppress(OSError):  # an unlistable folder: the export itself will say
+        for entry in model_path.parent.iterdir():
+            found = ours.fullmatch(entry.name)
+            if found and not _running(int(found[1])):
+                shutil.rmtree(entry, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}.", suffix=".exports",
+                                 dir=model_path.parent))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine, another user's too."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (ProcessLookupError, OverflowError):  # gone; a number no process can have
+        return False
+    return True
 
 
 def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, pixels: str,
