@@ -15,6 +15,10 @@ The server listens on 127.0.0.1 only (this machine); --host 0.0.0.0 serves other
 Ctrl-C stops it.
 """
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 import argparse
 import sys
 from pathlib import Path
@@ -92,8 +96,8 @@ def start_models(paths: list[Path], args: argparse.Namespace):
     from mnistkit.files.records import test_accuracy
     from mnistkit.page.answers import ranked
     from mnistkit.prepare.pixels import mnist_for_pixels
-    from mnistkit.score.reading import PictureReader
-    from mnistkit.score.workers import ModelHost
+    from mnistkit.score.hosting import ModelHost
+    from mnistkit.score.pictures import PictureReader
 
     mnist, pixels = mnist_for_pixels(args.pixels, args.data)
     print(f"loading {len(paths)} model{'s' * (len(paths) != 1)} ...", flush=True)

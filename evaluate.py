@@ -18,7 +18,12 @@ Exit status: 0 if all were evaluated, 1 if some failed, 2 if none could be; 130 
 
 from __future__ import annotations
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -81,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not is_published(args.corruptions):  # `--corruptions a.h5`: a model, as before
             args.models.insert(0, Path(args.corruptions))
             args.corruptions = True
+    if args.timeout is None:
+        args.timeout = CORRUPTED_TIMEOUT if args.corruptions else TIMEOUT
     return args
 
 
@@ -108,7 +115,9 @@ def main(argv=None) -> int:
         return 2
 
     from mnistkit.files.data import DataError, load_mnist
-    from mnistkit.report.table import ensemble_row, evaluate_files, markdown_table
+    from mnistkit.report.table import markdown_table
+    from mnistkit.score.comparing import with_ensemble
+    from mnistkit.score.model_files import evaluate_files
 
     try:
         mnist = load_mnist(args.data)
@@ -121,14 +130,10 @@ def main(argv=None) -> int:
     probabilities = {} if args.ensemble or args.report else None
     rows, about = evaluate_files(paths, mnist, trust_code=args.trust_code,
                                  keep_probabilities=probabilities, pixels=args.pixels,
-                                 timeout=args.timeout or (CORRUPTED_TIMEOUT if args.corruptions
-                                                          else TIMEOUT),
-                                 memory_gb=args.memory_limit)
+                                 timeout=args.timeout, memory_gb=args.memory_limit)
     evaluated = [row for row in rows if row.error is None]
     if args.ensemble and len(evaluated) > 1:
-        ensemble = ensemble_row(rows, probabilities, mnist.test_labels)
-        rows = sorted([ensemble, *rows], key=lambda row: (row.error is not None,
-                                                          -(row.accuracy or 0)))
+        rows = with_ensemble(rows, probabilities, mnist.test_labels)
 
     print(markdown_table(rows))
     print(f"\n{len(evaluated)} of {len(paths)} models evaluated on {len(mnist.test_labels):,} "
@@ -149,7 +154,8 @@ def main(argv=None) -> int:
 
 def print_comparisons(rows: list, labels: np.ndarray) -> list:
     """The paired test of every two models, which differences are real said in words."""
-    from mnistkit.report.table import comparison_lines, comparisons
+    from mnistkit.report.table import comparison_lines
+    from mnistkit.score.comparing import comparisons
 
     pairs = comparisons(rows, labels)
     if pairs:
@@ -163,7 +169,8 @@ def with_corruptions(mnist: Mnist, source: bool | str = True) -> Mnist:
     (or the published ones, when ``source`` names them): the workers read them from there
     rather than through their pipe."""
     from mnistkit.files.data import DataError
-    from mnistkit.prepare.corruptions import CORRUPTIONS, CorruptedMnist, cached_corruptions
+    from mnistkit.prepare.corruption_cache import cached_corruptions
+    from mnistkit.prepare.corruptions import CORRUPTIONS
     from mnistkit.prepare.corruptions import VERSION as CORRUPTIONS_VERSION
 
     if isinstance(source, str):
@@ -183,8 +190,7 @@ def with_corruptions(mnist: Mnist, source: bool | str = True) -> Mnist:
               f"{time.perf_counter() - started:.0f} s, cached in {path}")
     print(f"corruptions: MNIST-C regenerated here (version {CORRUPTIONS_VERSION}; "
           "--corruptions PATH scores the published set)")
-    return CorruptedMnist(mnist.train_images, mnist.train_labels, mnist.test_images,
-                          mnist.test_labels, mnist.source, corrupted=str(path))
+    return dataclasses.replace(mnist, corrupted=str(path))
 
 
 def skipped_note(skipped: list) -> str:
@@ -209,9 +215,10 @@ def write_outputs(args: argparse.Namespace, rows: list, probabilities: dict | No
         print(f"wrote {args.json}")
     if args.report and any(row.error is None for row in rows):
         from mnistkit.report.document import write_report
+        from mnistkit.score.comparing import breakdowns
 
         written = write_report(rows, probabilities, mnist, args.report, about["device"],
-                               pairs)
+                               pairs, breakdowns(rows, probabilities, mnist.test_labels))
         print(f"wrote {written}")
 
 

@@ -24,6 +24,10 @@ Exit status: 0 when all were written, 1 when none was (the error says why), 2 fo
 
 from __future__ import annotations
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 import argparse
 import sys
 from pathlib import Path

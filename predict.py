@@ -12,6 +12,10 @@ prepared on its own: "photo.jpg: 1984". The model is by default the most accurat
 models/ (by its JSON record).
 """
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 import argparse
 import json
 import sys
@@ -89,7 +93,7 @@ def load_model(args: argparse.Namespace):
     from mnistkit.prepare.pixels import mnist_for_pixels
     from mnistkit.read.finding import best_model
     from mnistkit.read.loading import ModelError
-    from mnistkit.score.workers import ModelHost
+    from mnistkit.score.hosting import ModelHost
 
     model_path = args.model or best_model()
     mnist = load_mnist(args.data) if args.test_index else None
@@ -105,9 +109,9 @@ def load_model(args: argparse.Namespace):
 def gather_inputs(args: argparse.Namespace, mnist) -> tuple[list[tuple], int]:
     """(name, uint8 digits (n, 28, 28), true label or None) for each picture and test image,
     and how many could not be read (each said in one line). Pictures are decoded in a worker
-    process with a time and memory limit (mnistkit.score.reading)."""
+    process with a time and memory limit (mnistkit.score.pictures)."""
     from mnistkit.prepare.pictures import ImageError
-    from mnistkit.score.reading import PictureReader, read_file
+    from mnistkit.score.pictures import PictureReader, read_picture_file
 
     inputs, failed = [], 0
     reader = PictureReader() if args.images else None
@@ -115,7 +119,7 @@ def gather_inputs(args: argparse.Namespace, mnist) -> tuple[list[tuple], int]:
         for path in args.images:
             try:
                 # A picture of a number gives each of its digits, left to right.
-                inputs.append((str(path), reader.digits(read_file(path), str(path)), None))
+                inputs.append((str(path), reader.digits(read_picture_file(path), str(path)), None))
             except ImageError as error:
                 print(f"error: {error}", file=sys.stderr)
                 failed += 1
@@ -135,7 +139,7 @@ def gather_inputs(args: argparse.Namespace, mnist) -> tuple[list[tuple], int]:
 
 def read_inputs(host, model_path: str, inputs: list[tuple]) -> list:
     """The model's probabilities for each input's digits; ModelError if its worker fails."""
-    from mnistkit.score.reading import read_digits
+    from mnistkit.score.pictures import read_digits
 
     if not inputs:
         return []

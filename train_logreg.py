@@ -8,6 +8,10 @@ few seconds on a laptop CPU. The blog's version, plain SGD for 50 epochs on all 
     python train_logreg.py --optimizer sgd --epochs 50 --batch-size 32 --validation-split 0
 """
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 from mnistkit.runtime import exit_now
 from mnistkit.train.flags import parse_training_args, training_parser
 from mnistkit.train.run import TrainingRun

@@ -7,6 +7,10 @@ about 97.8% test accuracy (the demo: 97.66%).
     python train_mlp.py --epochs 10
 """
 
+from mnistkit.environment import require_installed
+
+require_installed()  # outside the project's environment: one line saying what to install
+
 from mnistkit.runtime import exit_now
 from mnistkit.train.flags import parse_training_args, training_parser
 from mnistkit.train.run import TrainingRun

@@ -1,5 +1,5 @@
 """Hostile inputs against the real commands: nothing a file, path or flag can do may take a
-run down (issue 13).
+run down.
 
 Makes small real models (train_logreg.py and a deeper CNN, one epoch on a small subset), then
 damages and crafts inputs of many kinds and runs the real scripts on them, one at a time:
@@ -67,19 +67,15 @@ from testkit.hostile import (  # noqa: E402 - after the path it is found on
     make_kit,
 )
 from testkit.hostile_caches import sweep_open_ends  # noqa: E402
+from testkit.hostile_checkpoints import sweep_checkpoints, sweep_tensorboard  # noqa: E402
 from testkit.hostile_code import sweep_stored_code  # noqa: E402
 from testkit.hostile_data import hostile_data, sweep_data  # noqa: E402
 from testkit.hostile_models import crafted_models, damaged_models, sweep_models  # noqa: E402
 from testkit.hostile_outputs import sweep_flags, sweep_outputs  # noqa: E402
 from testkit.hostile_pictures import hostile_pictures, sweep_draw, sweep_pictures  # noqa: E402
+from testkit.hostile_records import sweep_kills, sweep_records  # noqa: E402
+from testkit.hostile_requests import sweep_requests  # noqa: E402
 from testkit.hostile_waits import sweep_waits  # noqa: E402
-from testkit.surroundings import (  # noqa: E402
-    sweep_checkpoints,
-    sweep_kills,
-    sweep_records,
-    sweep_requests,
-    sweep_tensorboard,
-)
 
 KINDS = ("models", "pictures", "data", "outputs", "flags", "draw", "records", "killed",
          "requests", "checkpoints", "tensorboard", "caches", "waits", "code")

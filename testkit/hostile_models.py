@@ -49,13 +49,72 @@ def damaged_models(kit: Kit, folder: Path, per_model: int, seed: int = 13) -> li
     return made
 
 
-
-
 def crafted_models(kit: Kit, folder: Path, quick: bool) -> list[Path]:
     """Configs with absurd shapes and names, bad weights, and odd .keras zips."""
-    import h5py
+    made = _crafted_quick(kit, folder, quick)
+    if quick:
+        return made
+    made += _crafted_more(kit, folder)
+    if "cnn.h5" in kit.models:
+        made.append(_nan_copy(kit.models["cnn.h5"], folder / "cnn-weights-nan.h5"))
+    return made
 
-    source = kit.models["logreg.h5"]
+
+def _crafted_quick(kit: Kit, folder: Path, quick: bool) -> list[Path]:
+    """The crafted files of the quick sweep too (``quick``: a config of 256 MB, not 1 GB)."""
+    edit, with_config = _editors(kit.models["logreg.h5"], folder)
+    made = [
+        with_config("units-1.5M.h5", lambda c: _dense(c).update(units=1_500_000)),
+        with_config("units-negative.h5", lambda c: _dense(c).update(units=-5)),
+        with_config("name-5MB.h5", lambda c: _dense(c).update(name="n" * 5_000_000)),
+        edit("weights-nan.h5", _weights(np.nan)),
+        edit("weights-inf.h5", _weights(np.inf)),
+        edit("config-missing.h5", lambda h: h.attrs.__delitem__("model_config")),
+        _huge_config(folder / "config-1GB.keras", 2**30 if not quick else 2**28),
+        write_file(folder / "random.keras", random.Random(1).randbytes(5000)),
+        write_file(folder / "empty.h5", b""),
+    ]
+    if "logreg.keras" in kit.models:
+        made.append(_keras_zip(folder / "no-config.keras", kit.models["logreg.keras"],
+                               {"config.json"}))
+    return made
+
+
+def _crafted_more(kit: Kit, folder: Path) -> list[Path]:
+    """The crafted files of the full sweep only: more absurd configs, weights and zips."""
+    edit, with_config = _editors(kit.models["logreg.h5"], folder)
+    return [
+        with_config("units-1e12.h5", lambda c: _dense(c).update(units=10**12)),
+        with_config("units-float.h5", lambda c: _dense(c).update(units=1e300)),
+        with_config("input-negative.h5", lambda c: c["config"]["layers"][0]["config"].update(
+            batch_shape=[None, -784])),
+        with_config("input-huge.h5", lambda c: c["config"]["layers"][0]["config"].update(
+            batch_shape=[None, 2**40])),
+        with_config("name-50MB.h5", lambda c: _dense(c).update(name="n" * 50_000_000)),
+        with_config("activation-unknown.h5",
+                    lambda c: _dense(c).update(activation="os.system")),
+        with_config("lambda.h5", lambda c: c["config"]["layers"].append(
+            {"class_name": "Lambda", "config": {"name": "l", "function": "print"}})),
+        with_config("tfsm.h5", lambda c: c["config"]["layers"].append(
+            {"class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/nonexistent"}})),
+        with_config("class-unknown.h5", lambda c: c.update(class_name="NoSuchModel")),
+        edit("config-not-json.h5", lambda h: h.attrs.__setitem__("model_config", "{" * 10)),
+        edit("config-deep.h5", lambda h: h.attrs.__setitem__(
+            "model_config", "[" * 100_000 + "]" * 100_000)),
+        edit("weights-huge.h5", _weights(1e38)),
+        edit("weights-missing.h5", lambda h: h.__delitem__("model_weights")),
+        _keras_zip(folder / "no-weights.keras", kit.models["logreg.keras"],
+                   {"model.weights.h5"}),
+        _keras_zip(folder / "config-list.keras", kit.models["logreg.keras"], set(),
+                   {"config.json": b"[]"}),
+        write_file(folder / "text.h5", b"not an HDF5 file\n" * 100),
+    ]
+
+
+def _editors(source: Path, folder: Path):
+    """Two ways to make ``folder / name`` from a copy of ``source``: ``edit(name, change)``
+    calls ``change`` on its open HDF5 file, ``with_config(name, change)`` on its config."""
+    import h5py
 
     def edit(name: str, change) -> Path:
         target = folder / name
@@ -71,62 +130,25 @@ def crafted_models(kit: Kit, folder: Path, quick: bool) -> list[Path]:
             handle.attrs["model_config"] = json.dumps(config)
         return edit(name, apply)
 
-    def dense(config) -> dict:
-        return next(layer for layer in config["config"]["layers"]
-                    if layer["class_name"] == "Dense")["config"]
+    return edit, with_config
 
-    def weights(value):
-        def apply(handle):
-            def visit(_, item):
-                if isinstance(item, h5py.Dataset) and item.dtype.kind == "f":
-                    item[...] = value
-            handle["model_weights"].visititems(visit)
-        return apply
 
-    made = [
-        with_config("units-1.5M.h5", lambda c: dense(c).update(units=1_500_000)),
-        with_config("units-negative.h5", lambda c: dense(c).update(units=-5)),
-        with_config("name-5MB.h5", lambda c: dense(c).update(name="n" * 5_000_000)),
-        edit("weights-nan.h5", weights(np.nan)),
-        edit("weights-inf.h5", weights(np.inf)),
-        edit("config-missing.h5", lambda h: h.attrs.__delitem__("model_config")),
-        _huge_config(folder / "config-1GB.keras", 2**30 if not quick else 2**28),
-        write_file(folder / "random.keras", random.Random(1).randbytes(5000)),
-        write_file(folder / "empty.h5", b""),
-    ]
-    if "logreg.keras" in kit.models:
-        made.append(_keras_zip(folder / "no-config.keras", kit.models["logreg.keras"],
-                               {"config.json"}))
-    if quick:
-        return made
-    made += [
-        with_config("units-1e12.h5", lambda c: dense(c).update(units=10**12)),
-        with_config("units-float.h5", lambda c: dense(c).update(units=1e300)),
-        with_config("input-negative.h5", lambda c: c["config"]["layers"][0]["config"].update(
-            batch_shape=[None, -784])),
-        with_config("input-huge.h5", lambda c: c["config"]["layers"][0]["config"].update(
-            batch_shape=[None, 2**40])),
-        with_config("name-50MB.h5", lambda c: dense(c).update(name="n" * 50_000_000)),
-        with_config("activation-unknown.h5", lambda c: dense(c).update(activation="os.system")),
-        with_config("lambda.h5", lambda c: c["config"]["layers"].append(
-            {"class_name": "Lambda", "config": {"name": "l", "function": "print"}})),
-        with_config("tfsm.h5", lambda c: c["config"]["layers"].append(
-            {"class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/nonexistent"}})),
-        with_config("class-unknown.h5", lambda c: c.update(class_name="NoSuchModel")),
-        edit("config-not-json.h5", lambda h: h.attrs.__setitem__("model_config", "{" * 10)),
-        edit("config-deep.h5", lambda h: h.attrs.__setitem__(
-            "model_config", "[" * 100_000 + "]" * 100_000)),
-        edit("weights-huge.h5", weights(1e38)),
-        edit("weights-missing.h5", lambda h: h.__delitem__("model_weights")),
-        _keras_zip(folder / "no-weights.keras", kit.models["logreg.keras"],
-                   {"model.weights.h5"}),
-        _keras_zip(folder / "config-list.keras", kit.models["logreg.keras"], set(),
-                   {"config.json": b"[]"}),
-        write_file(folder / "text.h5", b"not an HDF5 file\n" * 100),
-    ]
-    if "cnn.h5" in kit.models:
-        made.append(_nan_copy(kit.models["cnn.h5"], folder / "cnn-weights-nan.h5"))
-    return made
+def _dense(config) -> dict:
+    """The config of the model's first Dense layer."""
+    return next(layer for layer in config["config"]["layers"]
+                if layer["class_name"] == "Dense")["config"]
+
+
+def _weights(value):
+    """A change for ``edit``: every float weight of the model set to ``value``."""
+    import h5py
+
+    def apply(handle):
+        def visit(_, item):
+            if isinstance(item, h5py.Dataset) and item.dtype.kind == "f":
+                item[...] = value
+        handle["model_weights"].visititems(visit)
+    return apply
 
 
 def _nan_copy(source: Path, target: Path) -> Path:

@@ -23,6 +23,16 @@ if os.environ.get("MNIST_DATA"):  # tests run scripts from other folders too
     os.environ["MNIST_DATA"] = os.path.abspath(os.environ["MNIST_DATA"])
 
 
+def needs(package: str):
+    """Skip a test of another Keras backend when its package is not installed: the quick
+    lane runs with requirements.txt and the test tools alone; requirements-dev.txt (the full
+    lane) installs JAX and PyTorch."""
+    requirements = {"jax": "requirements-jax.txt", "torch": "requirements-torch.txt"}[package]
+    return pytest.mark.skipif(importlib.util.find_spec(package) is None,
+                              reason=f"{package} is not installed (pip install -r "
+                                     f"{requirements}; requirements-dev.txt installs it)")
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from mnistkit.files.data import DataError, load_mnist

@@ -1,5 +1,5 @@
-"""A worker task handler whose files crash, hang or exhaust memory on demand, to test that
-mnistkit.read.isolation keeps every such failure inside its worker (tests/test_isolation.py)."""
+"""Model worker tasks whose files crash, hang or exhaust memory on demand, to test that
+mnistkit.workers keeps every such failure inside its worker (tests/test_isolation.py)."""
 
 import ctypes
 import os
@@ -8,10 +8,10 @@ import time
 import numpy as np
 
 from mnistkit.score.evaluation import Row
-from mnistkit.score.workers import Handler
+from mnistkit.score.model_tasks import ModelTasks
 
 
-class HostileHandler(Handler):
+class HostileTasks(ModelTasks):
     def score(self, path, pixels, trust_code, keep_probabilities):
         self._misbehave(path)
         return Row(path=path, accuracy=0.99, errors=100, total=10_000), None

@@ -1,14 +1,16 @@
-"""A worker task handler that leaves temporary files behind, as TensorFlow's autograph, ONNX
+"""Worker tasks that leave temporary files behind, as TensorFlow's autograph, ONNX
 Runtime and Keras' unpacking do, to test that a worker's scratch folder goes with it."""
 
 import tempfile
 import time
 from pathlib import Path
 
+from mnistkit.read.errors import ModelError
+from mnistkit.workers.tasks import Tasks
 
-class LitteringHandler:
-    def __init__(self, setup):
-        pass
+
+class LitteringTasks(Tasks):
+    failure = ModelError
 
     def temporary_folder(self) -> str:
         return tempfile.gettempdir()

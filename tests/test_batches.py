@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from mnistkit.prepare.batches import _EpochCut, epoch_order
+from tests.conftest import needs
 
 
-@pytest.mark.parametrize("on", ["numpy", "jax"])
+@pytest.mark.parametrize("on", ["numpy", pytest.param("jax", marks=needs("jax"))])
 @pytest.mark.parametrize("count", [1000, 1024, 100])
 def test_an_epoch_cut_holds_every_image_once_in_its_order(on, count):
     images = np.arange(count * 4, dtype=np.float32).reshape(count, 2, 2)

@@ -67,3 +67,17 @@ def test_missing_data_is_one_clear_line(tmp_path):
     assert "nowhere: no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "m.h5").exists()
+
+
+@pytest.mark.parametrize("script", ["train_logreg.py", "train_mlp.py", "train_cnn.py",
+                                    "evaluate.py", "predict.py", "draw.py", "export.py"])
+def test_outside_its_environment_a_script_says_what_to_install_in_one_line(script):
+    # -S: no site-packages, as a bare system Python without the requirements
+    result = subprocess.run([sys.executable, "-S", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: numpy and keras and tensorflow not installed for "
+                                     "this Python")
+    assert "source .venv/bin/activate" in result.stderr
+    assert "pip install -r requirements.txt" in result.stderr

@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from mnistkit.prepare import corruptions
+from mnistkit.files.data import Mnist
+from mnistkit.prepare import corruption_cache as corruptions
 from mnistkit.prepare.corruptions import CORRUPTIONS, corrupt
 from tests.conftest import ROOT
 
@@ -132,7 +133,7 @@ def test_cache_is_built_once_and_rebuilt_when_wrong(digits, tmp_path, monkeypatc
     few = digits[:12]
     path, built = corruptions.cached_corruptions(few)
     assert built and path.parent == tmp_path and path.suffix == ".npy"
-    sets = corruptions.corrupted_sets(corruptions.CorruptedMnist(
+    sets = corruptions.corrupted_sets(Mnist(
         few, np.zeros(12, np.uint8), few, np.zeros(12, np.uint8), "test", corrupted=str(path)))
     assert list(sets) == list(CORRUPTIONS)
     assert np.array_equal(sets["rotate"], corrupt("rotate", few))

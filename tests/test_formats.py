@@ -11,7 +11,7 @@ import pytest
 
 from mnistkit.read.loading import load_model_file
 from mnistkit.score.evaluation import evaluate_model
-from tests.conftest import ROOT, training_config, wait_for_epoch
+from tests.conftest import ROOT, needs, training_config, wait_for_epoch
 
 
 def run(script, *argv, cwd=ROOT, timeout=300):
@@ -88,8 +88,10 @@ def scalars(folder):
     return found
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow),
-                                     pytest.param("torch", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("backend", ["tensorflow",
+                                     pytest.param("jax", marks=[pytest.mark.slow, needs("jax")]),
+                                     pytest.param("torch",
+                                                  marks=[pytest.mark.slow, needs("torch")])])
 def test_tensorboard_logs_one_value_per_epoch(tmp_path, medium_npz, backend, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", backend)
     result = run("train_mlp.py", "--epochs", "3", "--quiet", "--data", medium_npz,

@@ -109,48 +109,48 @@ def test_draw_answers_hostile_uploads_and_keeps_serving(kit, tmp_path):
 # ------------------------------------------------------------------ around the model files
 @pytest.mark.slow
 def test_a_hostile_record_costs_only_its_settings(kit, tmp_path, monkeypatch):
-    from testkit import surroundings
+    from testkit import hostile_records
 
-    monkeypatch.setattr(surroundings, "RECORDS", {
-        kind: surroundings.RECORDS[kind] for kind in ("fifo", "deep", "accuracy-text")})
-    results = outcomes(surroundings.sweep_records(kit, tmp_path))
+    monkeypatch.setattr(hostile_records, "RECORDS", {
+        kind: hostile_records.RECORDS[kind] for kind in ("fifo", "deep", "accuracy-text")})
+    results = outcomes(hostile_records.sweep_records(kit, tmp_path))
     assert all(outcome in ("evaluated", "refused") for outcome, _ in results.values()), results
     assert results["evaluate fifo"][0] == "evaluated"  # both rows scored, exit 0
 
 
 @pytest.mark.slow
 def test_draw_answers_every_malformed_request(kit):
-    from testkit import surroundings
+    from testkit import hostile_requests
 
-    results = outcomes(surroundings.sweep_requests(kit))
-    assert set(surroundings.REQUESTS) <= set(results)
+    results = outcomes(hostile_requests.sweep_requests(kit))
+    assert set(hostile_requests.REQUESTS) <= set(results)
     assert all(outcome in ("refused", "evaluated") for outcome, _ in results.values()), results
     assert results["50 clients hang up, then one asks"][0] == "evaluated"
 
 
 @pytest.mark.slow
 def test_an_unusable_tensorboard_folder_is_refused_in_one_line(kit, tmp_path):
-    from testkit import surroundings
+    from testkit import hostile_checkpoints
 
-    results = outcomes(surroundings.sweep_tensorboard(kit, tmp_path))
+    results = outcomes(hostile_checkpoints.sweep_tensorboard(kit, tmp_path))
     assert all(outcome == "refused" for outcome, _ in results.values()), results
 
 
 @pytest.mark.slow
 def test_killed_scripts_leave_no_workers_and_no_files(kit):
-    from testkit import surroundings
+    from testkit import hostile_records
 
-    results = outcomes(surroundings.sweep_kills(kit, quick=True))  # the sweep: all nine
+    results = outcomes(hostile_records.sweep_kills(kit, quick=True))  # the sweep: all nine
     assert set(results) == {"evaluate SIGTERM", "predict SIGHUP", "draw SIGKILL"}
     assert all(outcome == "refused" for outcome, _ in results.values()), results
 
 
 @pytest.mark.slow
 def test_damaged_checkpoints_are_refused_never_resumed(kit, tmp_path):
-    from testkit import surroundings
+    from testkit import hostile_checkpoints
 
-    results = outcomes(surroundings.sweep_checkpoints(kit, tmp_path, quick=True))
-    assert set(results) == set(surroundings.QUICK_CHECKPOINTS)
+    results = outcomes(hostile_checkpoints.sweep_checkpoints(kit, tmp_path, quick=True))
+    assert set(results) == set(hostile_checkpoints.QUICK_CHECKPOINTS)
     assert results.pop("the intact pair")[0] == "evaluated"
     assert all(outcome == "refused" and "cannot resume from it" in detail
                for outcome, detail in results.values()), results

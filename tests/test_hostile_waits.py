@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, ctrl_c_as_in_a_terminal
-from tests.hostile_tasks import HostileHandler
+from tests.hostile_tasks import HostileTasks
 
 TRAIN = ["train_logreg.py", "--epochs", "1", "--no-plot", "--quiet", "--validation-split", "0"]
 
@@ -85,21 +85,21 @@ def test_warnings_made_errors_do_not_stop_training(tmp_path, small_npz):
 
 # ------------------------------------------------------------------ many entries
 class CountedWorker:
-    """The real Worker, counted: how many started and what each was asked."""
+    """The real Worker, counted: how many started and which task each was asked to run."""
 
     started: list = []
     asked: list = []
 
     def __new__(cls, *arguments, **options):
-        from mnistkit.read.isolation import Worker
+        from mnistkit.workers.process import Worker
 
         worker = Worker(*arguments, **options)
         cls.started.append(worker)
         call = worker.call
 
-        def counted(*request):
-            cls.asked.append(request[:2])
-            return call(*request)
+        def counted(task, *arguments, **keywords):
+            cls.asked.append(task)
+            return call(task, *arguments, **keywords)
 
         worker.call = counted
         return worker
@@ -107,16 +107,17 @@ class CountedWorker:
 
 @pytest.fixture
 def counted(monkeypatch):
-    from mnistkit.score import workers
+    from mnistkit.score import model_reader
 
-    monkeypatch.setattr(workers, "Worker", CountedWorker)
+    monkeypatch.setattr(model_reader, "Worker", CountedWorker)
     CountedWorker.started, CountedWorker.asked = [], []
     return CountedWorker
 
 
 def test_entries_that_are_not_models_get_their_rows_without_a_worker(tmp_path, small_mnist,
                                                                       counted, capsys):
-    from mnistkit.score.workers import score_files
+    from mnistkit.score.model_files import score_files
+    from mnistkit.score.model_tasks import ModelTasks
 
     junk = []
     for index in range(300):
@@ -125,7 +126,7 @@ def test_entries_that_are_not_models_get_their_rows_without_a_worker(tmp_path, s
     (tmp_path / "notes.h5").write_text("not a model\n")
     (tmp_path / "folder").mkdir()
     paths = [*junk, tmp_path / "notes.h5", tmp_path / "folder", tmp_path / "good_1.h5"]
-    results, about = score_files(paths, small_mnist, timeout=30, handler=HostileHandler)
+    results, about = score_files(paths, small_mnist, timeout=30, tasks=HostileTasks)
     assert [row.path for row, _ in results] == [str(path) for path in paths]
     assert all("not a model file: an empty file" in row.error for row, _ in results[:300])
     assert "not a model file: text" in results[300][0].error
@@ -134,14 +135,15 @@ def test_entries_that_are_not_models_get_their_rows_without_a_worker(tmp_path, s
     # one worker, asked about the one file that might be a model (good_1.h5: missing here,
     # so only a worker can say; the hostile handler scores it)
     assert len(counted.started) == 1
-    assert [kind for kind, *_ in counted.asked] == ["about", "score"]
+    assert counted.asked == [ModelTasks.about, ModelTasks.score]
     assert "scoring 1 model file of 303 entries; the other 302 are not model files" in \
         capsys.readouterr().err
     assert about["device"].startswith(("CPU", "GPU"))
 
 
 def test_only_junk_starts_no_worker_at_all(tmp_path, small_mnist, counted):
-    from mnistkit.score.workers import ModelHost, score_files
+    from mnistkit.score.hosting import ModelHost
+    from mnistkit.score.model_files import score_files
 
     paths = [tmp_path / f"junk{index}.h5" for index in range(24)]
     for index, path in enumerate(paths):  # empty, text, binary
@@ -156,10 +158,10 @@ def test_only_junk_starts_no_worker_at_all(tmp_path, small_mnist, counted):
 
 
 def test_a_model_that_fails_to_load_keeps_no_worker(small_mnist, counted):
-    from mnistkit.score.workers import ModelHost
+    from mnistkit.score.hosting import ModelHost
 
     host = ModelHost(["good.h5", "segfault.h5"], pixels="0-1", timeout=30,
-                     handler=HostileHandler)
+                     tasks=HostileTasks)
     try:
         host.start()
         errors = {model.path: model.error for model in host.models}
@@ -189,12 +191,12 @@ def post(url: str, body: bytes) -> tuple[dict, float]:
 @pytest.mark.slow
 def test_a_model_slow_on_ink_is_marked_late_and_the_others_answer(small_mnist):
     from mnistkit.page.server import DrawServer
-    from mnistkit.score.reading import PictureReader
-    from mnistkit.score.workers import ModelHost
+    from mnistkit.score.hosting import ModelHost
+    from mnistkit.score.pictures import PictureReader
 
     # slow_on_ink loads (blank images) and then sleeps on any ink until its worker's limit
     host = ModelHost(["good.h5", "slow_on_ink.h5"], pixels="0-1", timeout=6,
-                     handler=HostileHandler)
+                     tasks=HostileTasks)
     host.start()
     reader = PictureReader()
     server = DrawServer(("127.0.0.1", 0), host, reader, deadline=1.0)
@@ -218,7 +220,7 @@ def test_a_model_slow_on_ink_is_marked_late_and_the_others_answer(small_mnist):
             answers.append(next(model["error"] for model in data["models"]
                                 if model["file"] == "slow_on_ink.h5"))
         assert answers[-1] == "no answer within 1 s; left out"  # asked afresh, late again
-        assert host._workers["slow_on_ink.h5"].starts == 2
+        assert host._readers["slow_on_ink.h5"].starts == 2
     finally:
         server.shutdown()
         server.server_close()
@@ -274,7 +276,7 @@ def test_the_next_export_removes_what_a_kill_left(tmp_path):
 
 
 def test_evaluate_interrupted_is_one_line_and_writes_nothing(tmp_path, keras_file, small_npz):
-    from testkit.surroundings import _children
+    from testkit.processes import _children
 
     process = subprocess.Popen([sys.executable, "evaluate.py", str(keras_file), str(keras_file),
                                 "--data", str(small_npz), "--json", str(tmp_path / "r.json")],

@@ -1,5 +1,5 @@
 """Nothing a model file does takes the run down: crashes, hangs and runaway memory stay in
-the worker process that read the file (mnistkit.read.isolation)."""
+the worker process that read the file (mnistkit.workers)."""
 
 import subprocess
 import sys
@@ -9,11 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from mnistkit.score.workers import ModelHost, score_files
+from mnistkit.score.hosting import ModelHost
+from mnistkit.score.model_files import score_files
 from tests.conftest import ROOT
-from tests.hostile_tasks import HostileHandler
+from tests.hostile_tasks import HostileTasks
 
-HOSTILE = {"handler": HostileHandler}
+HOSTILE = {"tasks": HostileTasks}
 FILES = ["good_1.h5", "segfault.h5", "good_2.h5", "abort.h5", "hang.h5", "greedy.h5",
          "good_3.h5"]
 

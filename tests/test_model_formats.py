@@ -296,20 +296,20 @@ def test_every_real_model_in_every_format_scores_as_its_authors_fed_it(tmp_path)
         assert row["warning"] is None
 
 
-def test_predict_and_draw_serve_every_format_through_the_worker_handler(exports, keras_model,
-                                                                         small_mnist):
-    """predict.py and draw.py load through the worker's Handler: ``load`` then ``predict``."""
-    from mnistkit.score.workers import Handler
+def test_predict_and_draw_serve_every_format_through_the_model_tasks(exports, keras_model,
+                                                                      small_mnist):
+    """predict.py and draw.py load through the worker's ModelTasks: ``load`` then ``predict``."""
+    from mnistkit.score.model_tasks import ModelTasks
 
     model, _ = keras_model
     images = small_mnist.test_images[:20]
     expected = model.predict(images[..., None] / 255, verbose=0).argmax(axis=1)
     folder = Path(exports[0]["cnn.keras"]["file"]).parent
-    handler = Handler(small_mnist)
+    tasks = ModelTasks(small_mnist)
     for name in ("saved", "cnn_batch1.tflite", "cnn_uint8.tflite", "nhwc_logits.onnx"):
-        scale, params = handler.load(str(folder / name), "auto", False)
+        scale, params = tasks.load(str(folder / name), "auto", False)
         assert scale == "0-1" and params > 13_000
-        probabilities = handler.predict(str(folder / name), images)
+        probabilities = tasks.predict(str(folder / name), images)
         assert probabilities.shape == (20, 10)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-3)  # logits too
         assert (probabilities.argmax(axis=1) == expected).mean() >= 0.95, name

@@ -74,7 +74,7 @@ def evaluated(data_dir, *models, backend="tensorflow"):
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_distribute_over_two_cpu_devices(data_dir, tmp_path, backend):
     # In the parallel lane, beside other tests: on JAX it once deadlocked (or, with XLA's
-    # 40 s timeout, aborted) when the cores were busy; it must not (issue 29).
+    # 40 s timeout, aborted) when the cores were busy; it must not.
     one = train(data_dir, tmp_path / "one.h5", "--batch-size", "64", backend=backend)
     # Per-device batch 32 on each of two devices: the same global batch of 64.
     two = train(data_dir, tmp_path / "two.h5", "--batch-size", "32", "--distribute",

@@ -13,13 +13,13 @@ import pytest
 
 from mnistkit.files import scratch
 from mnistkit.read.errors import ModelError
-from mnistkit.read.isolation import Worker
 from mnistkit.read.loading import load_model
 from mnistkit.score.evaluation import size_on_disk
+from mnistkit.workers.process import Worker
 from testkit.crafted_code import CRAFTS, crafted_saved_model
 from testkit.hostile_code import keras_zip_bomb, onnx_with_branch_bias
 from tests.conftest import ROOT
-from tests.scratch_tasks import LitteringHandler
+from tests.scratch_tasks import LitteringTasks
 
 # --- SavedModels: what the loader runs is what is checked -----------------------------------
 
@@ -124,14 +124,14 @@ def test_a_worker_keeps_its_temporary_files_in_a_folder_removed_with_it(tmp_path
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
-    worker = Worker(LitteringHandler, timeout=3, reader="test reader")
+    worker = Worker(LitteringTasks, timeout=3, reader="test reader")
     try:
-        folder = Path(worker.call("litter", False))
+        folder = Path(worker.call(LitteringTasks.litter, False))
         assert folder.parent == tmp_path and list(folder.glob("*.unpacked"))
         with pytest.raises(ModelError, match="no answer in 3 s"):
-            worker.call("litter", True)  # killed by its time limit, files and all
+            worker.call(LitteringTasks.litter, True)  # killed by its time limit, files and all
         assert not folder.exists()
-        replacement = Path(worker.call("temporary_folder"))
+        replacement = Path(worker.call(LitteringTasks.temporary_folder))
         assert replacement != folder and replacement.is_dir()
     finally:
         worker.close()

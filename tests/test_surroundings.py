@@ -1,5 +1,5 @@
 """What surrounds the model files, read as a hostile user would write it: records, pictures,
-the page's parser, checkpoints, TensorBoard folders, killed scripts (issue 29). Each must end
+the page's parser, checkpoints, TensorBoard folders, killed scripts. Each must end
 in a reason in words, in bounded time and memory, never a hang, a traceback or a wrong model."""
 
 import http.client
@@ -43,8 +43,7 @@ def test_a_record_that_cannot_be_read_is_a_reason_at_once(tmp_path, kind):
 
 
 def test_records_fields_of_the_wrong_type_are_shown_never_formatted():
-    from mnistkit.files.records import test_accuracy
-    from mnistkit.report.table import describe_training
+    from mnistkit.files.records import describe_training, test_accuracy
 
     record = {"arguments": {"learning_rate": "fast", "optimizer": ["a"], "epochs": {}},
               "train_seconds": "long", "test": {"accuracy": "0.99"}}
@@ -96,7 +95,7 @@ def test_a_picture_that_decodes_too_long_costs_its_own_answer(tmp_path):
     from PIL import Image
 
     from mnistkit.prepare.pictures import ImageError
-    from mnistkit.score.reading import PictureReader
+    from mnistkit.score.pictures import PictureReader
 
     big = tmp_path / "big.png"
     Image.effect_noise((6000, 6000), 60).save(big)  # seconds of decoding and preparing
@@ -121,7 +120,7 @@ def test_a_picture_that_decodes_too_long_costs_its_own_answer(tmp_path):
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_workers_die_with_their_parent_and_leave_no_files(tmp_path, how):
     script = ("import sys, time\n"
-              "from mnistkit.score.reading import PictureReader\n"
+              "from mnistkit.score.pictures import PictureReader\n"
               "reader = PictureReader()\n"
               "print(reader.worker.process.pid, flush=True)\n"
               "time.sleep(600)\n")
@@ -225,7 +224,7 @@ def test_a_damaged_or_mismatched_checkpoint_is_refused_in_one_line(tmp_path, dam
     if damage == "pair of two saves":  # a crash between the two renames of a save
         checkpoint.variables_path.write_bytes(first_npz)
     elif damage == "npz of 2**40 floats":
-        from testkit.surroundings import forged_checkpoint
+        from testkit.hostile_checkpoints import forged_checkpoint
 
         variables, forged_state = forged_checkpoint(
             (checkpoint.variables_path.read_bytes(), b""), state)
@@ -300,8 +299,8 @@ def test_the_page_answers_from_every_model_most_accurate_first(tmp_path):
 
     from mnistkit.page.answers import answer
     from mnistkit.prepare.pictures import ImageError
-    from mnistkit.score.reading import PictureReader
-    from mnistkit.score.workers import HostedModel
+    from mnistkit.score.hosting import HostedModel
+    from mnistkit.score.pictures import PictureReader
 
     class Host:
         models = [HostedModel("worse.h5", record={"test": {"accuracy": 0.9}}),

@@ -134,7 +134,7 @@ def test_the_training_step_is_traced_once(small_mnist, tmp_path, monkeypatch, ar
 
 
 def test_jax_over_several_cpu_devices_keeps_one_step_in_flight():
-    # With 64 steps queued per call, XLA's CPU client deadlocked under load (issue 29): one
+    # With 64 steps queued per call, XLA's CPU client deadlocked under load: one
     # step per call there, each awaited when NanGuard reads its loss. Elsewhere 64 a call.
     from mnistkit.train.compiling import STEPS_PER_EXECUTION, steps_per_execution
     from mnistkit.train.devices import Placement

@@ -34,13 +34,16 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class Mnist:
-    """Raw MNIST: uint8 images of shape (n, 28, 28) and uint8 labels of shape (n,)."""
+    """Raw MNIST: uint8 images of shape (n, 28, 28) and uint8 labels of shape (n,); with
+    ``--corruptions``, where its corrupted test sets are (a cache file, or the published
+    folder), for the scoring workers to read them there rather than through their pipe."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str
+    corrupted: str | None = None
 
     def subset(self, train: int, test: int) -> Mnist:
         """The first ``train`` training and ``test`` test examples (for quick tests)."""

@@ -1,7 +1,7 @@
 """The answer to one picture from every model draw.py serves: the JSON of ``/api/predict``.
 
-The models live in worker processes (``mnistkit.score.workers.ModelHost``), and the picture
-is decoded in one (``mnistkit.score.reading``): a model or a picture that crashes or hangs
+The models live in worker processes (``mnistkit.score.hosting.ModelHost``), and the picture
+is decoded in one (``mnistkit.score.pictures``): a model or a picture that crashes or hangs
 costs its own answer, never the server.
 """
 
@@ -13,7 +13,7 @@ import io
 import numpy as np
 
 from mnistkit.files.records import test_accuracy
-from mnistkit.score.reading import Answer, PictureReader, read_picture
+from mnistkit.score.pictures import Answer, PictureReader, picture_answers
 
 UNSURE = 0.5  # a top probability under this is flagged on the page
 # Seconds a drawing waits for the models: each answers in milliseconds, or a second or two
@@ -35,7 +35,7 @@ def answer(host, reader: PictureReader, body: bytes, deadline: float | None = No
     picture with a digit."""
     hosted_models = ranked(host.models)
     loaded = [hosted.path for hosted in hosted_models if not hosted.error]
-    digits, answers = read_picture(reader, host, body, "the picture", loaded, deadline)
+    digits, answers = picture_answers(reader, host, body, "the picture", loaded, deadline)
     by_path = {answer.path: answer for answer in answers}
     models = [_entry(hosted, by_path.get(hosted.path)) for hosted in hosted_models]
     readings = {entry["reading"] for entry in models if "reading" in entry}

@@ -36,7 +36,7 @@ class DrawServer(ThreadingHTTPServer):
                  deadline: float = DEADLINE) -> None:
         self.host, self.reader = host, reader  # the models' workers, the pictures' worker
         self.deadline = deadline  # seconds an answer waits for the models (answers.DEADLINE)
-        super().__init__(address, Handler)
+        super().__init__(address, PageRequestHandler)
 
     def handle_error(self, request, client_address) -> None:
         """One line, not a traceback: a client that hung up is no news."""
@@ -51,7 +51,7 @@ class DrawServer(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/"
 
 
-class Handler(BaseHTTPRequestHandler):
+class PageRequestHandler(BaseHTTPRequestHandler):
     server: DrawServer
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends many small requests
     # Headers and body go out in two writes; with Nagle's algorithm on, the body then waits
@@ -112,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
                       else HTTPStatus.BAD_REQUEST)
             self._error(status, str(error))
             return
-        except ModelError as error:  # a model's worker died or timed out (isolation.ModelHost)
+        except ModelError as error:  # a model's worker died or timed out (ModelHost)
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"a model failed: {error}")
             return
         except Exception as error:  # a bug must not leave the browser waiting for an answer
@@ -164,8 +164,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve_in_thread(host, reader, address: str = "127.0.0.1", port: int = 0) -> DrawServer:
+def serve_in_thread(host, reader, address: str = "127.0.0.1", port: int = 0,
+                    deadline: float = DEADLINE) -> DrawServer:
     """Start a server in a background thread (tests, benchmarks); ``.shutdown()`` stops it."""
-    server = DrawServer((address, port), host, reader)
+    server = DrawServer((address, port), host, reader, deadline)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

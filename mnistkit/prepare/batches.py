@@ -13,7 +13,7 @@ import numpy as np
 
 from mnistkit.files.data import Mnist
 from mnistkit.prepare.inputs import prepare_images
-from mnistkit.prepare.pixels import scale_pixels
+from mnistkit.prepare.pixels import scale_in_graph, scale_pixels
 
 
 def split(model, mnist: Mnist, validation_split: float):
@@ -48,7 +48,7 @@ def validation_arguments(validation, batch_size: int) -> dict:
     import tensorflow as tf
 
     dataset = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-               .map(lambda batch, answers: (_scaled(batch), answers)).prefetch(1)
+               .map(lambda batch, answers: (scale_in_graph(batch), answers)).prefetch(1)
                .with_options(_without_autotuner()))
     return {"validation_data": dataset}
 
@@ -92,7 +92,7 @@ class ShuffledBatches:
         starts = tf.data.Dataset.range(0, len(self.images), self.batch_size)
         dataset = (orders.flat_map(lambda order: starts.map(
                        lambda start: order[start:start + self.batch_size]))
-                   .map(lambda index: (_scaled(tf.gather(images, index)),
+                   .map(lambda index: (scale_in_graph(tf.gather(images, index)),
                                        tf.gather(labels, index)))
                    .prefetch(2)
                    # Known length: Keras would otherwise warn of data "running out" each run.
@@ -186,14 +186,6 @@ def _without_autotuner():
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
-
-
-def _scaled(images):
-    """uint8 images as float32 on the "0-1" scale, in the graph: the same float32 division
-    as :func:`mnistkit.prepare.pixels.scale_pixels`, so the same values to the last bit."""
-    import tensorflow as tf
-
-    return tf.cast(images, tf.float32) / 255
 
 
 def _row(stacked, index: int):

@@ -1,37 +1,23 @@
-"""MNIST-C (Mu & Gilmer, 2019): the test set under 15 corruptions, built once and cached.
+"""MNIST-C (Mu & Gilmer, 2019): the test set under 15 corruptions.
 
 Each corruption is written here with NumPy alone from what the published code does when run
 with the libraries of 2019 it was written for (ImageMagick, OpenCV, SciPy and scikit-image
 0.14-0.15), at the one severity the paper chose for it, with its own fixed seed: the same
 test images always give the same corrupted ones. Every function takes float images in
 [0, 1] of shape (n, 28, 28) and returns the same. The image operations are in
-``corruption_ops``, ``strokes`` and ``edges``; the cache is checked on every read.
+``corruption_ops``, ``strokes`` and ``edges``; the sets are built once and cached
+(``corruption_cache``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import os
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
-from mnistkit.files.bounded import read_json
-from mnistkit.files.data import Mnist
-from mnistkit.files.saving import write_json
 from mnistkit.prepare import corruption_ops as ops
 from mnistkit.prepare import edges, strokes
 
 VERSION = 2  # raised whenever a corruption changes: the old cache is then ignored
 SEED = 2019  # the paper's year; each corruption draws from (SEED, its index)
-_NPY_HEADER_MAX = 4096  # np.save writes a header of 128 bytes; more means a foreign file
-TEMPORARY = ".npy.tmp"  # the suffix of a cache being written
-STALE_SECONDS = 600  # a temporary this old is a killed writer's: a save takes seconds
 
 
 def shot_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -158,94 +144,3 @@ def corrupt(name: str, images: np.ndarray) -> np.ndarray:
 def build_all(images: np.ndarray) -> np.ndarray:
     """Every corruption of ``images``: uint8, shape (15, n, 28, 28), in CORRUPTIONS' order."""
     return np.stack([corrupt(name, images) for name in CORRUPTIONS])
-
-
-def cache_folder() -> Path:
-    """$MNISTKIT_CACHE, else mnistkit/ in the user's cache folder: never the repository."""
-    if os.environ.get("MNISTKIT_CACHE"):
-        return Path(os.environ["MNISTKIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mnistkit"
-
-
-def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
-    """The cache file of ``images``' corrupted sets, and whether it had to be built now.
-    The name holds a digest of the images and VERSION, a JSON file beside it the digest of
-    its content; a file that fails the checks of :func:`open_cached` is rebuilt."""
-    digest = hashlib.sha256(f"{VERSION} {images.shape}".encode() + images.tobytes())
-    path = cache_folder() / f"mnist-c-v{VERSION}-{digest.hexdigest()[:16]}.npy"
-    _remove_stale_temporaries(path.parent)
-    with contextlib.suppress(ValueError, OSError):
-        open_cached(str(path), len(images))
-        return path, False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    built = build_all(images)
-    # Written aside, then renamed: a run that dies midway leaves no half file behind.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="mnist-c-", suffix=TEMPORARY)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, built)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-    # The digest last: a run stopped before it leaves a cache that the next run rebuilds.
-    write_json(_description(built.shape, hashlib.sha256(built).hexdigest()),
-               path.with_suffix(".json"))
-    return path, True
-
-
-def _description(shape: tuple[int, ...], sha256: str) -> dict:
-    return {"version": VERSION, "shape": list(shape), "dtype": "uint8", "sha256": sha256}
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Remove the temporary files of writers killed mid-save (75 MB each); a live writer's
-    file is seconds old."""
-    with contextlib.suppress(OSError):
-        for stale in folder.glob(f"*{TEMPORARY}"):
-            with contextlib.suppress(OSError):
-                if time.time() - stale.lstat().st_mtime > STALE_SECONDS:
-                    stale.unlink()
-
-
-@functools.lru_cache(maxsize=2)
-def open_cached(path: str, count: int) -> np.ndarray:
-    """The cached sets, memory-mapped; ValueError unless the file is a regular file of the
-    right size holding uint8 of shape (15, count, 28, 28) in C order, whose bytes have the
-    digest that the JSON file beside it recorded when it was written."""
-    shape = (len(CORRUPTIONS), count, 28, 28)
-    expected = int(np.prod(shape))
-    size = os.stat(path).st_size  # checked before reading: a huge or tiny file is refused
-    if not Path(path).is_file() or not expected < size <= expected + _NPY_HEADER_MAX:
-        raise ValueError(f"{path}: not a cache of corrupted test sets")
-    data = np.load(path, mmap_mode="r", allow_pickle=False)
-    if data.shape != shape or data.dtype != np.uint8:
-        raise ValueError(f"{path}: holds {data.dtype} {data.shape}, not uint8 {shape}")
-    if not data.flags.c_contiguous:  # fortran_order: the same bytes read as other images
-        raise ValueError(f"{path}: not in C order")
-    recorded = read_json(Path(path).with_suffix(".json"), 4096, 4)
-    if recorded != _description(shape, hashlib.sha256(data).hexdigest()):
-        raise ValueError(f"{path}: its content is not what was written")
-    return data
-
-
-@dataclass(frozen=True)
-class CorruptedMnist(Mnist):
-    """MNIST and the path of its cached corrupted test sets, for the scoring workers."""
-
-    corrupted: str | None = None
-
-
-def corrupted_sets(mnist: Mnist | None) -> dict[str, np.ndarray] | None:
-    """{corruption: uint8 test images} when ``mnist`` carries a cache path (or the folder
-    of the published set), else None."""
-    path = getattr(mnist, "corrupted", None)
-    if not path:
-        return None
-    if os.path.isdir(path):  # MNIST-C as published (--corruptions PATH), checked again
-        from mnistkit.prepare.published_mnist_c import published_sets
-
-        return published_sets(path, mnist.test_labels)
-    data = open_cached(path, len(mnist.test_images))
-    return {name: data[index] for index, name in enumerate(CORRUPTIONS)}

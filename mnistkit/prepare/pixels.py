@@ -50,6 +50,15 @@ def scale_pixels(images: np.ndarray, scale: str = "0-1") -> np.ndarray:
     raise ValueError(f"unknown pixel scale {scale!r} (expected one of {', '.join(SCALES)})")
 
 
+def scale_in_graph(images):
+    """uint8 images as float32 on the "0-1" scale inside a TensorFlow graph (the tf.data
+    pipelines of training): the same float32 division as :func:`scale_pixels`, so the same
+    values to the last bit."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 255
+
+
 def choose_scale(classify: Classify, mnist: Mnist) -> tuple[str, dict[str, float]]:
     """The scale under which ``classify`` reads a slice of the *training* set best (the test
     set stays unseen), and the accuracy each scale gave. A later scale must beat the best

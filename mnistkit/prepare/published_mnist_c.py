@@ -11,6 +11,7 @@ to MNIST's test labels, so image i is test image i), in the parent and again in 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.files.data import DataError, Mnist
-from mnistkit.prepare.corruptions import CORRUPTIONS, VERSION, CorruptedMnist, cache_folder
+from mnistkit.files.places import cache_folder
+from mnistkit.prepare.corruptions import CORRUPTIONS, VERSION
 
 TFDS = "tfds"  # the --corruptions value that reads tensorflow-datasets' copy
 NPY_HEADER_MAX = 4096  # np.save writes 128 bytes; more means a foreign file
@@ -69,7 +71,7 @@ def _load(path: Path, most: int) -> np.ndarray:
     return data
 
 
-def published_mnist(mnist: Mnist, value: str) -> CorruptedMnist:
+def published_mnist(mnist: Mnist, value: str) -> Mnist:
     """MNIST with the published corrupted sets named by ``value`` (a folder, or ``tfds``),
     checked here first, so that a bad file stops the run before any model is loaded."""
     if value == TFDS:
@@ -77,8 +79,7 @@ def published_mnist(mnist: Mnist, value: str) -> CorruptedMnist:
     else:
         folder = Path(value).resolve()
         published_sets(folder, mnist.test_labels)
-    return CorruptedMnist(mnist.train_images, mnist.train_labels, mnist.test_images,
-                          mnist.test_labels, mnist.source, corrupted=str(folder))
+    return dataclasses.replace(mnist, corrupted=str(folder))
 
 
 def from_tfds(mnist: Mnist, into: Path) -> Path:

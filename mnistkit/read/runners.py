@@ -4,8 +4,8 @@ that scoring makes of a Keras model.
 The score stage calls ``model.predict(inputs, batch_size=..., verbose=0)``,
 ``model.predict_on_batch(inputs)``, ``model.count_params()`` and reads
 ``model.input_shape`` / ``model.output_shape`` (with the batch axis). A :class:`Runner`
-answers exactly these, so the worker's Handler and ``score_file`` treat every format alike and
-the Keras path stays as it was. Each format's reader (``read/onnx_files.py``,
+answers exactly these, so the worker's ``ModelTasks`` and ``score_file`` treat every format
+alike and the Keras path stays as it was. Each format's reader (``read/onnx_files.py``,
 ``read/tflite_files.py``, ``read/saved_models.py``) checks the file before anything in it
 runs, and says in one line which package to install when its own is missing.
 """

@@ -8,37 +8,37 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnistkit.files.data import NUM_CLASSES, Mnist
 from mnistkit.files.saving import check_targets, move_into_place, write_json
-from mnistkit.prepare.corruptions import corrupted_sets
+from mnistkit.prepare.corruption_cache import corrupted_sets
 from mnistkit.report import plots
-from mnistkit.report.table import Row, markdown_table
-from mnistkit.score.statistics import Comparison, reliability
+from mnistkit.report.table import markdown_table
+
+if TYPE_CHECKING:  # what scoring found: the report draws it, and computes nothing of its own
+    from mnistkit.score.comparing import Breakdown
+    from mnistkit.score.evaluation import Row
+    from mnistkit.score.statistics import Comparison
 
 STEM_MAX = 100  # characters of a model's name in its pictures' names: a file system takes 255
 
 
-def confusion(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Counts of (true digit, predicted digit) pairs, as a 10x10 integer matrix."""
-    predicted = probabilities.argmax(axis=1)
-    return np.bincount(labels.astype(int) * NUM_CLASSES + predicted,
-                       minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
-
-
 def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
-                 folder: Path, device: str, pairs: list[Comparison] | None = None) -> Path:
+                 folder: Path, device: str, pairs: list[Comparison],
+                 breakdowns: dict[str, Breakdown]) -> Path:
     """Write the report's pictures, ``report.md`` and ``report.json`` into ``folder``;
-    ``pairs`` are the paired tests between the models (evaluate.py's comparisons). All are
+    ``pairs`` are the paired tests between the models and ``breakdowns`` each model's
+    confusion matrix and reliability, by path (``mnistkit.score.comparing``). All are
     drawn in a hidden folder inside, then renamed into place together: a symbolic link, a
     folder or a device at any of their names is refused (OutputError) before one is, so
     nothing is ever written through a link, and a report that fails midway leaves none."""
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=folder))
     try:
-        _draft_report(rows, probabilities, mnist, staging, device, pairs or [])
+        _draft_report(rows, probabilities, mnist, staging, device, pairs, breakdowns)
         staged = {path: folder / path.name for path in sorted(staging.iterdir())}
         check_targets(list(staged.values()))
         move_into_place(staged)
@@ -48,7 +48,8 @@ def write_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: M
 
 
 def _draft_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: Mnist,
-                  folder: Path, device: str, pairs: list[Comparison]) -> None:
+                  folder: Path, device: str, pairs: list[Comparison],
+                  breakdowns: dict[str, Breakdown]) -> None:
     evaluated = [row for row in rows if row.error is None]
     stems = _unique_stems(evaluated)
     sections, models = [], []
@@ -56,7 +57,7 @@ def _draft_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: 
         entry = row.as_dict()
         if row.error is None:
             stem, probs = stems[row.path], probabilities[row.path]
-            matrix = confusion(probs, mnist.test_labels)
+            matrix = breakdowns[row.path].confusion
             plots.confusion_matrix(matrix, f"{row.name}: confusion matrix",
                                    folder / f"{stem}_confusion.png")
             plots.mistakes_gallery(mnist.test_images, mnist.test_labels, probs, row.name,
@@ -89,7 +90,7 @@ def _draft_report(rows: list[Row], probabilities: dict[str, np.ndarray], mnist: 
         "## Accuracy per digit", "", _per_class_table(evaluated), "",
         "## Accuracy against size", "", "![accuracy against parameters](comparison.png)", "",
         *_uncertainty_section(evaluated, probabilities, mnist, folder, pairs),
-        *_calibration_section(evaluated, probabilities, mnist.test_labels, folder),
+        *_calibration_section(evaluated, breakdowns, folder),
         *_cost_section(evaluated), *_corruption_section(evaluated, mnist, folder),
         "## Each model", "", *sections]))
 
@@ -123,12 +124,12 @@ def _uncertainty_section(rows: list[Row], probabilities: dict[str, np.ndarray], 
     return [*lines, ""]
 
 
-def _calibration_section(rows: list[Row], probabilities: dict[str, np.ndarray],
-                         labels: np.ndarray, folder: Path) -> list[str]:
+def _calibration_section(rows: list[Row], breakdowns: dict[str, Breakdown],
+                         folder: Path) -> list[str]:
     """ECE and NLL per model, and one reliability diagram of them all."""
-    shown = [row for row in rows if row.path in probabilities]
-    plots.reliability_diagram({row.name: reliability(probabilities[row.path], labels)
-                               for row in shown}, folder / "reliability.png")
+    shown = [row for row in rows if row.path in breakdowns]
+    plots.reliability_diagram({row.name: breakdowns[row.path].reliability for row in shown},
+                              folder / "reliability.png")
     return ["## Calibration", "",
             "| model | ECE (15 bins) | NLL |", "| --- | ---: | ---: |",
             *[f"| {row.name} | {row.ece:.4f} | {row.nll:.4f} |" for row in shown], "",

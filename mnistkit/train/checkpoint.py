@@ -48,6 +48,21 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.variables_path.exists() and self.state_path.exists()
 
+    def start_or_resume(self, model, config) -> dict:
+        """A fresh run's state; or with ``config.resume`` this checkpoint's, its values put
+        into ``model`` (compiled: its optimizer's variables are overwritten too)."""
+        if config.resume and self.exists():
+            state = self.load_state(config)
+            model.optimizer.build(model.trainable_variables)  # its variables, to overwrite
+            self.restore(model, state)
+            if not config.quiet:
+                print(f"resuming from {self.variables_path} after epoch {state['epoch']}")
+            return state
+        if config.resume and not config.quiet:
+            print(f"no checkpoint at {self.variables_path}; starting afresh")
+        return {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
+                "settings": Checkpoint.settings(config)}
+
     def save(self, model, state: dict) -> None:
         """Both halves, each naming the epoch; the state also holds the variables' checksum,
         so that halves of two different saves are never taken for a pair."""

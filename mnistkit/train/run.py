@@ -157,7 +157,7 @@ class TrainingRun:
     def start(self, model) -> int:
         """After ``compile``: a fresh run, or with --resume the checkpoint's weights and
         optimizer state put into ``model``; the epoch ``fit`` starts at."""
-        self.state = _start_or_resume(model, self.config, self.checkpoint)
+        self.state = self.checkpoint.start_or_resume(model, self.config)
         shuffled = self.data.batches
         shuffled.epoch = self.state["epoch"]
         speedups.compiled(model, shuffled.scaled(1), self.data.labels[:1],
@@ -224,19 +224,3 @@ class TrainingRun:
 
             export_and_check(config.output, config.export, self.mnist, pixels="0-1")
         return record
-
-
-def _start_or_resume(model, config: TrainingConfig, checkpoint: Checkpoint) -> dict:
-    """An empty run, or with ``config.resume`` the checkpoint's run, its values put into
-    ``model``."""
-    if config.resume and checkpoint.exists():
-        state = checkpoint.load_state(config)
-        model.optimizer.build(model.trainable_variables)  # its variables, to be overwritten
-        checkpoint.restore(model, state)
-        if not config.quiet:
-            print(f"resuming from {checkpoint.variables_path} after epoch {state['epoch']}")
-        return state
-    if config.resume and not config.quiet:
-        print(f"no checkpoint at {checkpoint.variables_path}; starting afresh")
-    return {"epoch": 0, "history": {}, "epoch_seconds": [], "train_seconds": 0.0,
-            "settings": Checkpoint.settings(config)}

@@ -2,10 +2,11 @@
 the very readers evaluate.py uses, before any of them is put beside the model.
 
 :func:`export_and_check` is what ``export.py`` and the training scripts' ``--export`` call.
-One worker process (``mnistkit.read.isolation``) does the work, with TensorFlow as Keras'
-backend whatever the training ran on (SavedModel and TFLite are TensorFlow's formats):
+One worker process (an :class:`Exporter`, ``mnistkit.workers``) does the work, with
+TensorFlow as Keras' backend whatever the training ran on (SavedModel and TFLite are
+TensorFlow's formats):
 
-1. it scores the model file as evaluate.py does (the score stage's ``Handler.score``: the
+1. it scores the model file as evaluate.py does (the score stage's ``ModelTasks.score``: the
    same loading, pixel scale, all 10,000 test images, the same latency measurement);
 2. it writes every export into a hidden folder beside the model (``formats.write_exports``);
 3. it scores each export the same way, at the model's pixel scale.
@@ -31,9 +32,10 @@ import numpy as np
 from mnistkit.files.data import Mnist
 from mnistkit.files.saving import TEMP_STEM, move_into_place
 from mnistkit.read.errors import ModelError
-from mnistkit.read.isolation import DEFAULT_MEMORY_GB, Worker
 from mnistkit.read.sniffing import detect_format
-from mnistkit.score.workers import Handler
+from mnistkit.score.model_reader import ModelReader
+from mnistkit.score.model_tasks import ModelTasks
+from mnistkit.workers.process import DEFAULT_MEMORY_GB
 from mnistkit.write.errors import ExportError
 from mnistkit.write.formats import FLOAT_FORMATS, check_export_targets
 
@@ -55,8 +57,11 @@ class ExportRow:
     ms_per_image: float  # one image at a time, the median of evaluate.py's timed calls
 
 
-class ExportHandler(Handler):
-    """The score stage's worker, which can also write the exports (``export``)."""
+class ExportTasks(ModelTasks):
+    """The score stage's worker tasks, and one more: writing the exports (``export``).
+    ExportError crosses to the parent as itself."""
+
+    errors = (ExportError,)
 
     def __init__(self, mnist: Mnist):
         os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is first imported, below
@@ -76,10 +81,18 @@ class ExportHandler(Handler):
             images = calibration_images(self.mnist.train_images)
             write_exports(model, {name: Path(path) for name, path in targets.items()},
                           prepare_images(images, io_shapes(model)[0], scale))
-        except ExportError as error:  # the worker hands ModelError's words back as they are
-            raise ModelError(str(error)) from None
         finally:
             keras.backend.clear_session(free_memory=True)
+
+
+class Exporter(ModelReader):
+    """The parent's side of the export worker: a model reader that also exports."""
+
+    def __init__(self, mnist: Mnist, timeout: float, memory_gb: float):
+        super().__init__(mnist, timeout, memory_gb, ExportTasks, reader="exporter")
+
+    def export(self, model_path: str, targets: dict[str, str], scale: str) -> None:
+        return self.worker.call(ExportTasks.export, model_path, targets, scale)
 
 
 def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mnist,
@@ -148,29 +161,32 @@ def _running(pid: int) -> bool:
 def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, pixels: str,
                       timeout: float, memory_gb: float) -> list[ExportRow]:
     try:
-        worker = Worker(ExportHandler, mnist, timeout, memory_gb, reader="exporter")
+        exporter = Exporter(mnist, timeout, memory_gb)
     except ModelError as error:
         raise ExportError(str(error)) from None
     try:
-        original, _ = worker.call("score", str(model_path), pixels, False, False)
+        original, _ = exporter.score(str(model_path), pixels, False, False)
         if original.error:
             raise ExportError(f"{model_path}: {original.error}")
         print(f"pixels fed to the model and to every export: {original.input_scale}"
               f"{' (auto)' if pixels == 'auto' else ''}", flush=True)
         if original.warning:
             print(f"warning: {model_path.name}: {original.warning}", flush=True)
-        worker.call("export", str(model_path), {name: str(path) for name, path in
-                                                 staged.items()}, original.input_scale)
+        try:
+            exporter.export(str(model_path), {name: str(path) for name, path in staged.items()},
+                            original.input_scale)
+        except ExportError as error:  # the worker's reason, named after the file as below
+            raise ExportError(f"{model_path}: {error}") from None
         rows = [_row("keras", original, None)]
         for name, path in staged.items():
-            scored, _ = worker.call("score", str(path), original.input_scale, False, False)
+            scored, _ = exporter.score(str(path), original.input_scale, False, False)
             if scored.error:
                 raise ExportError(f"{name}: the export cannot be read back: {scored.error}")
             rows.append(_row(name, scored, original.predicted))
     except ModelError as error:  # the worker died, hung, or the export raised
         raise ExportError(f"{model_path}: {error}") from None
     finally:
-        worker.close()
+        exporter.close()
     return rows
 
 

@@ -1,14 +1,15 @@
-"""One picture read by models: the picture's digits, and each model's answer for each digit.
+"""Pictures read by models: a picture's digits, and each model's answer for each digit.
 
 predict.py and draw.py's page both read pictures here. A picture comes from outside, so it
-is decoded and prepared in a worker process of its own (``mnistkit.read.isolation``), with a
-time and a memory limit: a decompression bomb or a JPEG that decodes for minutes costs its
-own answer ("no answer in 10 s"), never the script or the server. The digits come back as
-MNIST stores its images, uint8 (n, 28, 28); the models' workers scale them for each model.
+is decoded and prepared in a worker process of its own (:class:`PictureReader`), with a time
+and a memory limit: a decompression bomb or a JPEG that decodes for minutes costs its own
+answer ("no answer in 10 s"), never the script or the server. The digits come back as MNIST
+stores its images, uint8 (n, 28, 28); the models' workers scale them for each model.
 """
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,28 +18,23 @@ import numpy as np
 
 from mnistkit.files.bounded import read_bytes
 from mnistkit.prepare.pictures import ImageError, picture_digits
-from mnistkit.read.isolation import Worker
 from mnistkit.read.loading import ModelError
+from mnistkit.workers.process import Worker
+from mnistkit.workers.tasks import Tasks
 
 MAX_PICTURE_BYTES = 32 * 1024 * 1024  # a phone's largest photo is ~15 MB
 PICTURE_SECONDS = 10.0  # a 40-megapixel photo decodes in about one
 PICTURE_MEMORY_GB = 1.5  # the worker's address space: Python, NumPy, Pillow and one picture
 
 
-class _PictureTasks:
-    """In the picture worker: bytes in, prepared digits out. No backend is loaded."""
+class PictureTasks(Tasks):
+    """In the picture worker: bytes in, prepared digits out. No backend is loaded. ImageError
+    crosses to the parent as itself."""
 
-    def __init__(self, setup: object = None) -> None:
-        pass
+    failure = ImageError
 
-    @staticmethod
-    def digits(data: bytes, name: str) -> np.ndarray:
-        import io
-
-        try:
-            return picture_digits(io.BytesIO(data), name=name)
-        except ImageError as error:  # the picture's own reason, sent back as the worker's
-            raise ModelError(str(error)) from None
+    def digits(self, data: bytes, name: str) -> np.ndarray:
+        return picture_digits(io.BytesIO(data), name=name)
 
 
 class PictureReader:
@@ -47,15 +43,15 @@ class PictureReader:
     PICTURE_MEMORY_GB, whatever is uploaded)."""
 
     def __init__(self, timeout: float = PICTURE_SECONDS, memory_gb: float = PICTURE_MEMORY_GB):
-        self.worker = Worker(_PictureTasks, None, timeout, memory_gb, reader="picture reader")
+        self.worker = Worker(PictureTasks, None, timeout, memory_gb, reader="picture reader")
 
     def digits(self, data: bytes, name: str) -> np.ndarray:
         """uint8 (n, 28, 28) digits of the picture ``data``; ImageError naming ``name``."""
         if not data:
             raise ImageError(f"{name}: empty (no picture)")
         try:
-            return self.worker.call("digits", data, name)
-        except ModelError as error:
+            return self.worker.call(PictureTasks.digits, data, name)
+        except ImageError as error:  # the worker's own failures name no picture: this does
             message = str(error)
             raise ImageError(message if message.startswith(name) else f"{name}: {message}") \
                 from None
@@ -64,7 +60,7 @@ class PictureReader:
         self.worker.close()
 
 
-def read_file(path: Path) -> bytes:
+def read_picture_file(path: Path) -> bytes:
     """A picture file's bytes: a regular file of at most MAX_PICTURE_BYTES (opening a FIFO
     never blocks); ImageError naming the file otherwise."""
     try:
@@ -123,8 +119,8 @@ def _read_within(host, digits: np.ndarray, paths: list[str], deadline: float) ->
     return answers
 
 
-def read_picture(reader: PictureReader, host, data: bytes, name: str, paths: list[str],
-                 deadline: float | None = None) -> tuple[np.ndarray, list[Answer]]:
+def picture_answers(reader: PictureReader, host, data: bytes, name: str, paths: list[str],
+                    deadline: float | None = None) -> tuple[np.ndarray, list[Answer]]:
     """A picture's digits (uint8, n x 28 x 28) and each model's answer for them (within
     ``deadline``, see :func:`read_digits`); ImageError when the picture cannot be read or
     holds no digit."""
