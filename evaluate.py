@@ -23,27 +23,30 @@ from mnistkit.environment import require_installed
 require_installed()  # outside the project's environment: one line saying what to install
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnistkit.cli import add_pixels_flag, gigabytes_of_memory, positive_float_at_most
+from mnistkit.cli import (
+    Parser,
+    absent,
+    add_pixels_flag,
+    gigabytes_of_memory,
+    positive_float_at_most,
+)
 from mnistkit.interrupts import run_main
-from mnistkit.read.finding import MODELS_DIR, find_models
+from mnistkit.read.finding import MODELS_DIR, Found, find_models
 
 if TYPE_CHECKING:  # NumPy and the data module load only when needed: --help answers at once
     import numpy as np
-
-    from mnistkit.files.data import Mnist
 
 TIMEOUT = 60.0  # seconds a file may take to load and be scored
 CORRUPTED_TIMEOUT = 16 * TIMEOUT  # with --corruptions: the test set and 15 corrupted copies
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path,
                         help="model files (.h5, .keras, .tflite, .onnx: told by their "
@@ -96,27 +99,15 @@ def main(argv=None) -> int:
 
     escape_unprintable_output()
     args = parse_args(argv)
-    from mnistkit.files.saving import OutputError, check_targets
-
-    try:  # outputs are checked first: no minutes of scoring lost to a bad path
-        check_targets([args.json] if args.json else [])
-        if args.report:
-            check_targets([args.report / "report.md", args.report / "report.json"])
-    except OutputError as error:
-        flag = "--json" if args.json and str(args.json) in str(error) else "--report"
-        print(f"error: {flag}: {error}", file=sys.stderr)
+    found = checked_models(args)
+    if found is None:
         return 2
-    found = find_models(args.models)
     paths = found.models
-    if not paths:
-        where = ", ".join(f"{path}/" for path in args.models) or f"{MODELS_DIR}/"
-        print(f"error: nothing to evaluate in {where}{skipped_note(found.skipped)}; train a "
-              "model first: python train_cnn.py", file=sys.stderr)
-        return 2
 
     from mnistkit.files.data import DataError, load_mnist
     from mnistkit.report.table import markdown_table
     from mnistkit.score.comparing import with_ensemble
+    from mnistkit.score.corrupted import with_corruptions
     from mnistkit.score.model_files import evaluate_files
 
     try:
@@ -152,6 +143,32 @@ def main(argv=None) -> int:
     return 1 if len(evaluated) < len(paths) else 0
 
 
+def checked_models(args: argparse.Namespace) -> Found | None:
+    """The models to score, once the outputs are known to be writable and every path named
+    to be there: said in a second, not after the backend and MNIST have loaded. None after
+    one line saying what is wrong."""
+    from mnistkit.files.saving import OutputError, check_targets
+
+    try:
+        check_targets([args.json] if args.json else [])
+        if args.report:
+            check_targets([args.report / "report.md", args.report / "report.json"])
+    except OutputError as error:
+        flag = "--json" if args.json and str(args.json) in str(error) else "--report"
+        print(f"error: {flag}: {error}", file=sys.stderr)
+        return None
+    if missing := [path for path in args.models if absent(path)]:
+        print(f"error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return None
+    found = find_models(args.models)
+    if not found.models:
+        where = ", ".join(f"{path}/" for path in args.models) or f"{MODELS_DIR}/"
+        print(f"error: nothing to evaluate in {where}{skipped_note(found.skipped)}; train a "
+              "model first: python train_cnn.py", file=sys.stderr)
+        return None
+    return found
+
+
 def print_comparisons(rows: list, labels: np.ndarray) -> list:
     """The paired test of every two models, which differences are real said in words."""
     from mnistkit.report.table import comparison_lines
@@ -162,35 +179,6 @@ def print_comparisons(rows: list, labels: np.ndarray) -> list:
         print("\nPaired on the same images (exact McNemar test; real: p < 0.05):")
         print("\n".join(f"- {line}" for line in comparison_lines(rows, pairs)))
     return pairs
-
-
-def with_corruptions(mnist: Mnist, source: bool | str = True) -> Mnist:
-    """MNIST with the path of its 15 corrupted test sets, built the first time and cached
-    (or the published ones, when ``source`` names them): the workers read them from there
-    rather than through their pipe."""
-    from mnistkit.files.data import DataError
-    from mnistkit.prepare.corruption_cache import cached_corruptions
-    from mnistkit.prepare.corruptions import CORRUPTIONS
-    from mnistkit.prepare.corruptions import VERSION as CORRUPTIONS_VERSION
-
-    if isinstance(source, str):
-        from mnistkit.prepare.published_mnist_c import published_mnist
-
-        published = published_mnist(mnist, source)
-        print(f"corruptions: MNIST-C as published, read from {published.corrupted}")
-        return published
-    started = time.perf_counter()
-    try:
-        path, built = cached_corruptions(mnist.test_images)
-    except OSError as error:  # the cache folder unwritable, or a full disk
-        raise DataError(f"--corruptions: could not build the corrupted test sets: "
-                        f"{error}") from None
-    if built:
-        print(f"built the {len(CORRUPTIONS)} corrupted test sets in "
-              f"{time.perf_counter() - started:.0f} s, cached in {path}")
-    print(f"corruptions: MNIST-C regenerated here (version {CORRUPTIONS_VERSION}; "
-          "--corruptions PATH scores the published set)")
-    return dataclasses.replace(mnist, corrupted=str(path))
 
 
 def skipped_note(skipped: list) -> str:

@@ -32,13 +32,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from mnistkit.cli import add_pixels_flag
+from mnistkit.cli import Parser, add_pixels_flag
 from mnistkit.interrupts import run_main
 from mnistkit.write.formats import FORMATS, export_formats
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path,
                         help="a trained Keras model file (.h5 or .keras, told by its content)")
@@ -60,9 +60,10 @@ def main(argv=None) -> int:
     from mnistkit.files.data import DataError, load_mnist
     from mnistkit.files.saving import OutputError
     from mnistkit.write.errors import ExportError
-    from mnistkit.write.exports import export_and_check
+    from mnistkit.write.exports import check_export, export_and_check
 
     try:
+        check_export(args.model, args.formats)  # in a second, before the backend and MNIST
         export_and_check(args.model, args.formats, load_mnist(args.data), args.pixels)
     except (DataError, ExportError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)

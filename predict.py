@@ -21,13 +21,14 @@ import json
 import sys
 from pathlib import Path
 
-from mnistkit.cli import add_pixels_flag
+from mnistkit.cli import Parser, absent, add_pixels_flag
 from mnistkit.interrupts import run_main
 from mnistkit.read.finding import MODELS_DIR
+from mnistkit.report.readings import as_text, describe, read_number, show
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", type=Path, help="pictures of digits")
     parser.add_argument("--model", type=Path, default=None,
@@ -61,6 +62,11 @@ def main(argv=None) -> int:
     from mnistkit.files.data import DataError
     from mnistkit.read.loading import ModelError
 
+    try:  # said in a second, before the backend and MNIST load
+        args.model, missing = checked_paths(args)
+    except (FileNotFoundError, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         model_path, host, mnist = load_model(args)
     except (FileNotFoundError, ModelError, DataError) as error:
@@ -68,6 +74,7 @@ def main(argv=None) -> int:
         return 2
     try:
         inputs, failed = gather_inputs(args, mnist)
+        failed += missing
         probabilities = read_inputs(host, str(model_path), inputs)
     except ModelError as error:
         print(f"error: {model_path}: {error}", file=sys.stderr)
@@ -80,9 +87,40 @@ def main(argv=None) -> int:
     print(json.dumps(results, indent=2) if args.json else
           "\n".join(as_text(result) for result in results)
           + f"\n(model: {model_path}, pixels {scale})")
+    if shown := [result["shown"] for result in results if "shown" in result]:
+        # where --show wrote: on stderr with --json, whose stdout is JSON alone
+        print(f"wrote {', '.join(shown)}", file=sys.stderr if args.json else sys.stdout)
     if failed:
         return 2 if not results else 1
     return 0
+
+
+def checked_paths(args: argparse.Namespace) -> tuple[Path, int]:
+    """The model to use (``--model``, else the most accurate in models/), refused when it is
+    missing or plainly no model; the pictures that are missing each said in a line and left
+    out of ``args.images``, and how many. FileNotFoundError when nothing is left to read."""
+    from mnistkit.read.loading import ModelError
+    from mnistkit.score.model_reader import refusal_from_first_bytes
+
+    if args.model is None:
+        from mnistkit.read.finding import best_model
+
+        model = best_model()
+    else:
+        model = args.model
+        if absent(model):
+            raise FileNotFoundError(f"--model {model}: no such file or folder")
+    refusal = refusal_from_first_bytes(model)
+    if refusal:
+        raise ModelError(f"{model}: {refusal}")
+    present = [path for path in args.images if not absent(path)]
+    for path in args.images:
+        if path not in present:
+            print(f"error: {path}: no such file", file=sys.stderr)
+    missing, args.images = len(args.images) - len(present), present
+    if not present and not args.test_index:
+        raise FileNotFoundError("no picture to read")
+    return model, missing
 
 
 def load_model(args: argparse.Namespace):
@@ -91,11 +129,10 @@ def load_model(args: argparse.Namespace):
     needs it."""
     from mnistkit.files.data import load_mnist
     from mnistkit.prepare.pixels import mnist_for_pixels
-    from mnistkit.read.finding import best_model
     from mnistkit.read.loading import ModelError
     from mnistkit.score.hosting import ModelHost
 
-    model_path = args.model or best_model()
+    model_path = args.model
     mnist = load_mnist(args.data) if args.test_index else None
     mnist, pixels = mnist_for_pixels(args.pixels, args.data, mnist)
     host = ModelHost([model_path], trust_code=args.trust_code, pixels=pixels, mnist=mnist)
@@ -168,48 +205,11 @@ def describe_all(inputs: list[tuple], probabilities: list, scale: str,
                         "input_scale": scale})
         if args.show:
             try:
-                results[-1]["shown"] = show(name, images[0], probs[0], args.show_prefix)
+                results[-1]["shown"] = show(name, images, probs, args.show_prefix)
             except OSError as error:
                 print(f"error: --show: {error}", file=sys.stderr)
                 failed += 1
     return results, failed
-
-
-def describe(name: str, probabilities, label: int | None) -> dict:
-    top = probabilities.argsort()[::-1][:3]
-    result = {"file": name, "predicted": int(top[0]),
-              "probabilities": [round(float(p), 6) for p in probabilities],
-              "top3": [[int(d), round(float(probabilities[d]), 6)] for d in top]}
-    if label is not None:
-        result["true_label"] = label
-    return result
-
-
-def read_number(probabilities) -> dict:
-    """Each digit of a picture (left to right): ``reading`` is their answers as a string."""
-    digits = [{"predicted": int(row.argmax()),
-               "probabilities": [round(float(p), 6) for p in row]} for row in probabilities]
-    return {"reading": "".join(str(digit["predicted"]) for digit in digits), "digits": digits}
-
-
-def as_text(result: dict) -> str:
-    if len(result.get("digits", ())) > 1:  # a number: "photo.jpg: 1984   [1: 0.998, ...]"
-        tops = ", ".join(f"{d['predicted']}: {max(d['probabilities']):.3f}"
-                         for d in result["digits"])
-        return f"{result['file']}: {result['reading']}   [{tops}]"
-    top = ", ".join(f"{digit}: {p:.3f}" for digit, p in result["top3"])
-    truth = f" (true label {result['true_label']})" if "true_label" in result else ""
-    return f"{result['file']}: {result['predicted']}{truth}   [{top}]"
-
-
-def show(name: str, picture, probabilities, prefix: str) -> str:
-    from mnistkit.files.saving import publish
-    from mnistkit.report import plots
-
-    stem = Path(name).stem.replace(" ", "_")
-    path = Path(f"{prefix}{stem}.png")
-    publish({path: lambda temp: plots.prediction(picture, probabilities, name, temp)})
-    return str(path)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ all with a 95% Wilson interval, and how many single digits came back as several 
 splitter cut one digit) or as none; the targets (drawings >= 98%, photos >= 95%, no digit
 read as several), met or not; every miss with the file, its digit and the reading. Each
 miss's 28x28 inputs, as the model saw them, go to OUTPUT/misses/ as PNG (4x, side by side
-when the picture was read as several digits), and the figures to OUTPUT/pictures.json.
+when the picture was read as several digits), and the figures to OUTPUT/pictures.json
+(OUTPUT: --output, by default FOLDER/benchmark_PART/).
 """
 
 import argparse
@@ -62,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the tuning part, the part held aside, or both (default: tune)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST,
                         help=f"the pictures' manifest (default: {MANIFEST.relative_to(ROOT)})")
-    parser.add_argument("--output", type=Path, default=Path("pictures_benchmark"),
-                        help="where the misses' inputs and pictures.json go "
-                             "(default: pictures_benchmark/)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where the misses' inputs and pictures.json go (default: "
+                             "FOLDER/benchmark_PART/, beside the pictures, out of the repository)")
     parser.add_argument("--data", default=None,
                         help="local MNIST for --pixels auto (default: $MNIST_DATA)")
     add_pixels_flag(parser)
@@ -152,7 +153,8 @@ def miss_picture(reading: Reading, path: Path) -> None:
                                   Image.Resampling.NEAREST).save(path)
 
 
-def write_outputs(readings: list[Reading], figures: dict, output: Path, args) -> list[dict]:
+def write_outputs(readings: list[Reading], figures: dict, output: Path,
+                  args: argparse.Namespace) -> list[dict]:
     """The misses' pictures and pictures.json; the misses, as listed."""
     from mnistkit.files.saving import write_json
 
@@ -197,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     from mnistkit.read.finding import best_model
 
     args.model = args.model or best_model()
+    args.output = args.output or args.folder / f"benchmark_{args.part}"
     entries = chosen_entries(args.manifest, args.part)
     missing = [entry["file"] for entry in entries if not (args.folder / entry["file"]).is_file()]
     if missing:

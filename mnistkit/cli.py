@@ -7,7 +7,41 @@ Nothing here imports TensorFlow or Keras, so ``--help`` and refused flags answer
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
+import os
+import re
+import sys
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its refusals in one line: ``error: <what>`` (and ``did you mean
+    --model?`` for a flag, or a choice, close to a real one), without the usage block that
+    would bury it; ``--help`` still prints everything."""
+
+    def error(self, message: str) -> None:  # argparse's name; it never returns
+        print(f"error: {message}{self.suggestion(message)}", file=sys.stderr)
+        raise SystemExit(2)
+
+    def suggestion(self, message: str) -> str:
+        """`` (did you mean X?)`` for the first unknown flag or invalid choice in argparse's
+        ``message`` that is close to a known one, else ``''``."""
+        if message.startswith("unrecognized arguments: "):
+            flags = [option for action in self._actions for option in action.option_strings]
+            for word in message.removeprefix("unrecognized arguments: ").split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=")[0], flags, n=1,
+                                                      cutoff=0.6)
+                    if close:
+                        return f" (did you mean {close[0]}?)"
+            return " (--help lists the flags)"
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            known = [name.strip(" '") for name in choice.group(2).split(",")]
+            close = difflib.get_close_matches(choice.group(1), known, n=1, cutoff=0.6)
+            if close:
+                return f" (did you mean {close[0]}?)"
+        return ""
 
 
 def whole_number(low: int, high: int):
@@ -23,6 +57,19 @@ def whole_number(low: int, high: int):
             raise argparse.ArgumentTypeError(f"must be at most {high:,}, got {value}")
         return value
     return parse
+
+
+def absent(path: str | os.PathLike) -> bool:
+    """Whether nothing at all is at ``path``: a typo, said before anything loads. A link that
+    leads nowhere, or a name the file system cannot hold, is not absent: the reader's own
+    error says what it is."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 # Bounds beyond which a value is a typo, not a wish: they keep the backends from aborting.

@@ -14,7 +14,8 @@ BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 def missing_packages() -> list[str]:
     """The packages the scripts import that this Python cannot find (none are imported)."""
     backend = BACKEND_MODULES.get(os.environ.get("KERAS_BACKEND") or "tensorflow")
-    needed = ["numpy", "keras", *([backend] if backend else [])]
+    needed = ["numpy", "keras", "psutil", "filelock", "platformdirs",
+              *([backend] if backend else [])]
     return [name for name in needed if importlib.util.find_spec(name) is None]
 
 
@@ -25,7 +26,7 @@ def require_installed() -> None:
         return
     activate = (r".venv\Scripts\Activate.ps1" if os.name == "nt"
                 else "source .venv/bin/activate")
-    print(f"error: {' and '.join(missing)} not installed for this Python ({sys.executable}): "
-          f"activate the project's environment ({activate}) or install the requirements "
-          "(pip install -r requirements.txt)", file=sys.stderr)
+    print(f"error: this Python ({sys.executable}) lacks {', '.join(missing)}: activate the "
+          f"project's environment ({activate}) or install the requirements (pip install -r "
+          "requirements.txt)", file=sys.stderr)
     raise SystemExit(2)

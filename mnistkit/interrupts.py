@@ -16,7 +16,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+# Windows has no SIGHUP: closing its console ends the process without a signal to catch.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                    if hasattr(signal, name))
 STOPPING = (signal.SIGINT, *TERMINATING)
 
 

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import warnings
 
+from mnistkit import system
 from mnistkit.files import scratch
 
 TRAINING_BACKENDS = ("tensorflow", "jax", "torch")  # Keras' others only run models
@@ -81,11 +82,15 @@ def use_own_scratch() -> None:
         scratch.use_scratch(_scratch)
 
 
-def check_training_backend() -> None:
+RUNNING_ONLY_BACKENDS = ("numpy", "openvino")
+
+
+def check_training_backend(loaded: bool = True) -> None:
     """BackendError unless Keras' backend can train: its numpy and openvino backends only
-    run models, and fail in ``fit``."""
-    name = backend()
-    if name not in TRAINING_BACKENDS:
+    run models, and fail in ``fit``. Before the backend loads (``loaded=False``), the one
+    that KERAS_BACKEND names, if any: it may not even load (numpy's needs SciPy)."""
+    name = backend() if loaded else os.environ.get("KERAS_BACKEND", "")
+    if name in RUNNING_ONLY_BACKENDS or (loaded and name not in TRAINING_BACKENDS):
         raise BackendError(f"{_named(name)}: Keras cannot train on {name}, only run models; "
                            "set KERAS_BACKEND to tensorflow, jax or torch")
 
@@ -199,30 +204,20 @@ def device() -> str:
 
         if torch.cuda.is_available():
             gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        elif (torch.backends.mps.is_available()  # Apple silicon: Keras computes there itself
+              and os.environ.get("KERAS_TORCH_DEVICE", "mps") == "mps"):
+            gpus = ["Apple silicon (Metal)"]
     if gpus:
         return f"GPU: {gpus[0]}" + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
     return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return system.cpu_name()
 
 
-def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
     """Whether the CPU has bfloat16 arithmetic instructions (x86's AVX512-BF16 or AMX), on
-    which oneDNN's bfloat16 kernels run natively rather than emulated."""
-    try:
-        with open(cpuinfo) as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
-    except OSError:
-        pass
-    return False
+    which oneDNN's bfloat16 kernels run natively rather than emulated (``cpuinfo``: where
+    Linux lists the CPU's flags; each system's branch is in ``mnistkit.system``)."""
+    return system.cpu_has_bfloat16(cpuinfo)

@@ -9,6 +9,7 @@ its row says so, the others are unaffected), or one of the FAILURES.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ OUTCOMES = ("refused", "evaluated", "contained", "crashed", "hung", "traceback",
             "replaced files", "no message", "orphans", "no response", "silently wrong",
             "code ran")
 FAILURES = OUTCOMES[3:]
-# Rows of files that killed, hung or exhausted their worker process (mnistkit.read.isolation):
+# Rows of files that killed, hung or exhausted their worker process (mnistkit.workers):
 # refused too, but only because the isolation caught them.
 CONTAINED = ("no answer in", "crashed the model reader", "the model reader stopped",
              "crashed the picture reader", "the picture reader stopped", "needed more than")
@@ -176,3 +177,18 @@ def make_kit(work: Path, names: tuple[str, ...] = tuple(TRAINED), timeout: float
 def write_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@contextlib.contextmanager
+def environment_variable(name: str, value: str):
+    """The scripts run meanwhile see ``name`` set to ``value`` (as :func:`run` passes
+    this process's environment on); the old value, or none, afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before

@@ -6,17 +6,16 @@ that gives other robustness scores than the good one, with exit 0, is "silently 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from testkit.hostile import Kit, Result, judge, run, snapshot
+from testkit.hostile import Kit, Result, environment_variable, judge, run, snapshot
 
 LONG = "x" * 260  # one name over the 255 bytes that Linux file systems take
 
@@ -58,20 +57,6 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
 CHANGE_SETS = set(DAMAGES) - {"a killed writer's temporary"}  # a run must rebuild these
 
 
-@contextlib.contextmanager
-def _cache_at(folder: Path) -> Iterator[None]:
-    """The scripts run meanwhile keep their corrupted sets in ``folder``."""
-    before = os.environ.get("MNISTKIT_CACHE")
-    os.environ["MNISTKIT_CACHE"] = str(folder)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["MNISTKIT_CACHE"]
-        else:
-            os.environ["MNISTKIT_CACHE"] = before
-
-
 def _robustness(kit: Kit, out: Path) -> tuple[Result, dict | None]:
     """evaluate.py --corruptions on the good model: the run judged, and the scores under
     each corruption when it was evaluated."""
@@ -87,7 +72,7 @@ def _robustness(kit: Kit, out: Path) -> tuple[Result, dict | None]:
 
 def _cache_cases(kit: Kit, folder: Path) -> list[Result]:
     folder.mkdir(exist_ok=True)
-    with _cache_at(folder):
+    with environment_variable("MNISTKIT_CACHE", str(folder)):
         baseline, good_scores = _robustness(kit, folder / "baseline.json")
         if good_scores is None:
             baseline.name = "baseline (the cache built)"

@@ -10,15 +10,13 @@ behind by evaluate.py or a training run is "orphans".
 
 from __future__ import annotations
 
-import contextlib
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from testkit.crafted_code import CRAFTS, crafted_saved_model
-from testkit.hostile import Kit, Result, run
+from testkit.hostile import Kit, Result, environment_variable, run
 from testkit.hostile_models import sweep_models
 
 
@@ -94,7 +92,7 @@ def sweep_stored_code(kit: Kit, folder: Path) -> list[Result]:
     marker, temporary = folder / "written", folder / "tmp"
     temporary.mkdir(exist_ok=True)
     files = stored_code_files(folder / "files", marker)
-    with _temporary_folder(temporary):
+    with environment_variable("TMPDIR", str(temporary)):
         results = sweep_models(kit, files, "code", 12)
         trained = run(["train_logreg.py", "--epochs", "1", "--data", str(kit.data),
                        "--no-plot", "--quiet", "--output", str(folder / "run" / "m.h5")],
@@ -107,16 +105,3 @@ def sweep_stored_code(kit: Kit, folder: Path) -> list[Result]:
                           "orphans" if left else ("refused" if trained.code else "evaluated"),
                           f"left: {left[:5]}" if left else f"training exit {trained.code}"))
     return results
-
-
-@contextlib.contextmanager
-def _temporary_folder(folder: Path):
-    saved = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["TMPDIR"]
-        else:
-            os.environ["TMPDIR"] = saved

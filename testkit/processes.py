@@ -10,34 +10,31 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
+
+import psutil
 
 from testkit.hostile import PYTHON, ROOT
 
 
 def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if entry.name.isdigit() and int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
+    try:
+        return {child.pid for child in psutil.Process(pid).children()}
+    except psutil.Error:
+        return set()
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
-        return False
+    from mnistkit.system import process_running
+
+    return process_running(pid)
 
 
 def _workers(pid: int) -> set[int]:
     """The worker processes of ``pid``: its children but multiprocessing's resource tracker."""
     found = set()
     for child in _children(pid):
-        with contextlib.suppress(OSError):
-            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+        with contextlib.suppress(psutil.Error):
+            if not any("resource_tracker" in part for part in psutil.Process(child).cmdline()):
                 found.add(child)
     return found
 

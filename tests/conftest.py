@@ -23,6 +23,14 @@ if os.environ.get("MNIST_DATA"):  # tests run scripts from other folders too
     os.environ["MNIST_DATA"] = os.path.abspath(os.environ["MNIST_DATA"])
 
 
+# What Linux alone has (/proc, /dev/full) or only POSIX systems (FIFOs, SIGHUP, preexec_fn):
+# the tests of it are skipped on macOS and Windows, saying so (README, "On Windows and macOS").
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="Linux's own facilities (/proc, /dev/full)")
+posix_only = pytest.mark.skipif(sys.platform == "win32",
+                                reason="POSIX facilities Windows lacks (FIFOs, SIGHUP, preexec_fn)")
+
+
 def needs(package: str):
     """Skip a test of another Keras backend when its package is not installed: the quick
     lane runs with requirements.txt and the test tools alone; requirements-dev.txt (the full

@@ -39,3 +39,27 @@ class HostileTasks(ModelTasks):
             time.sleep(3600)
         if name.startswith("greedy"):
             bytearray(64 * 2**30)  # far beyond the worker's memory limit
+        if name.startswith("hungry"):  # grows a page at a time: what a watchdog must catch
+            chunks = []
+            while True:
+                chunks.append(bytearray(2**27))
+
+
+class LoadingTasks(ModelTasks):
+    """Models that take as long to load as their name says (``slow-3.h5``: 3 s) and read
+    every digit as a 1, with no backend imported: draw.py serving while later models load."""
+
+    def __init__(self, mnist=None):  # no backend: a worker that starts in a second
+        self.mnist, self.loaded, self.device = mnist, {}, "CPU"
+
+    def load(self, path, pixels, trust_code):
+        name = os.path.basename(path)
+        if name.startswith("slow-"):
+            time.sleep(float(name.removeprefix("slow-").removesuffix(".h5")))
+        self.loaded[path] = None
+        return "0-1", 10
+
+    def predict(self, path, images):
+        probabilities = np.zeros((len(images), 10))
+        probabilities[:, 1] = 1
+        return probabilities

@@ -1,5 +1,7 @@
-"""The command line: help without TensorFlow, and bad flags refused by the parser."""
+"""The command line: help without TensorFlow, bad flags refused by the parser in one line, and
+missing files said before anything heavy loads."""
 
+import os
 import subprocess
 import sys
 
@@ -77,7 +79,85 @@ def test_outside_its_environment_a_script_says_what_to_install_in_one_line(scrip
                             text=True, timeout=60)
     assert result.returncode == 2
     assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("error: numpy and keras and tensorflow not installed for "
-                                     "this Python")
+    assert result.stderr.startswith("error: this Python (")
+    assert "lacks numpy, keras, " in result.stderr  # the first ones it looks for
+    assert "tensorflow: activate the project's environment" in result.stderr
     assert "source .venv/bin/activate" in result.stderr
     assert "pip install -r requirements.txt" in result.stderr
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["evaluate.py", "--jsn", "x.json"], "error: unrecognized arguments: --jsn (did you mean "
+                                          "--json?)"),
+    (["predict.py", "--modle", "m.h5", "a.png"], "error: unrecognized arguments: --modle (did "
+                                                  "you mean --model?)"),
+    (["export.py", "m.h5", "--format", "onnx,bogus"], "error: argument --formats: unknown "
+                                                       "format 'bogus'"),
+    (["draw.py", "--prot", "8000"], "error: unrecognized arguments: --prot 8000 (did you mean "
+                                    "--port?)"),
+    (["train_cnn.py", "--arch", "modrn"], "error: argument --arch: invalid choice: 'modrn' "
+                                          "(choose from 'simple', 'deeper', 'large', 'fast', "
+                                          "'modern') (did you mean modern?)"),
+    (["train_mlp.py", "--optimiser", "sgd"], "error: unrecognized arguments: --optimiser sgd "
+                                             "(did you mean --optimizer?)"),
+    (["evaluate.py", "--frobnicate"], "error: unrecognized arguments: --frobnicate (--help "
+                                      "lists the flags)"),
+    (["export.py"], "error: the following arguments are required: model"),
+])
+def test_a_flag_error_is_one_line_with_the_likely_flag(argv, line):
+    result = run(*argv)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(line), \
+        result.stderr
+
+
+def test_help_still_shows_the_usage():
+    result = run("evaluate.py", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: evaluate.py")
+
+
+NO_MNIST = "/nonexistent/mnist"  # were MNIST read first, its error would come instead
+
+
+@pytest.mark.parametrize("argv,line,code", [
+    (["evaluate.py", "missing.h5"], "error: no such file or folder: missing.h5", 2),
+    (["predict.py", "--model", "missing.h5", "docs/examples/drawn_7.png"],
+     "error: --model missing.h5: no such file or folder", 2),
+    (["predict.py", "--model", "README.md", "docs/examples/drawn_7.png"],
+     "error: README.md: not a model file: text", 2),
+    (["export.py", "missing.h5"], "error: missing.h5: no such file", 1),
+])
+def test_a_missing_file_is_said_before_the_backend_or_mnist_load(argv, line, code):
+    probe = (f"import runpy, sys; sys.argv = {argv!r}\n"
+             "try: runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "except SystemExit as stop: code = stop.code\n"
+             "print('LOADED', 'tensorflow' in sys.modules or 'keras' in sys.modules, code)")
+    result = run("-c", probe, env={**os.environ, "MNIST_DATA": NO_MNIST})
+    assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1, \
+        result.stderr
+    assert f"LOADED False {code}" in result.stdout
+
+
+def test_predict_says_which_pictures_are_missing_before_loading_anything(tmp_path):
+    (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    result = run("predict.py", "--model", str(tmp_path / "m.h5"), "gone.png", "away.jpg",
+                 env={**os.environ, "MNIST_DATA": NO_MNIST})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: gone.png: no such file",
+                                          "error: away.jpg: no such file",
+                                          "error: no picture to read"]
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "export.py"])
+def test_an_mnist_download_that_fails_is_one_line_without_backend_logs(script, tmp_path):
+    model = tmp_path / "m.h5"  # a file that passes the checks made before MNIST loads
+    model.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    offline = {"MNIST_DATA": "", "KERAS_HOME": str(tmp_path / "keras"),
+               # a proxy that refuses: the download fails at once, with or without a network
+               "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = run(script, str(model), env={**env, **offline})
+    assert result.returncode in (1, 2)
+    assert result.stderr.splitlines()[0].startswith("error: could not download MNIST"), \
+        result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr

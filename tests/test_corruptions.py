@@ -209,6 +209,7 @@ def test_a_killed_writers_temporary_is_removed(digits, tmp_path, monkeypatch):
 def test_a_cache_that_cannot_be_written_fails_in_one_line(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
+    (tmp_path / "any.h5").write_text("a row of its own: the cache fails first")
     result = subprocess.run([sys.executable, "evaluate.py", str(tmp_path / "any.h5"),
                              "--corruptions"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120, env={**os.environ, "MNISTKIT_CACHE": str(blocker)})

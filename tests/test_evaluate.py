@@ -180,9 +180,15 @@ def test_a_folder_stands_for_its_models(model_dir, tmp_path):
 
 
 def test_nothing_evaluable_exits_2(model_dir):
-    result = evaluate(model_dir / "notes.h5", model_dir / "missing.h5")
+    result = evaluate(model_dir / "notes.h5", model_dir / "three_classes.h5")
     assert result.returncode == 2
-    assert "error: no such file" in result.stdout
+    assert "not a model file: text" in result.stdout
+
+
+def test_a_missing_file_is_refused_before_any_scoring(model_dir):
+    result = evaluate(model_dir / "logreg.h5", model_dir / "missing.h5")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"error: no such file or folder: {model_dir / 'missing.h5'}\n"
 
 
 def test_empty_models_folder_exits_2(tmp_path):

@@ -16,7 +16,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, ctrl_c_as_in_a_terminal
+from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, posix_only
 from tests.hostile_tasks import HostileTasks
 
 TRAIN = ["train_logreg.py", "--epochs", "1", "--no-plot", "--quiet", "--validation-split", "0"]
@@ -238,11 +238,13 @@ def wait_for(condition, process, timeout=120):
     raise AssertionError(f"never came: {process.communicate()}")
 
 
-@pytest.mark.parametrize("signum,status,word", [(signal.SIGTERM, 143, "terminated"),
-                                                (signal.SIGHUP, 129, "terminated"),
-                                                (signal.SIGINT, 130, "interrupted")])
+@posix_only
+@pytest.mark.parametrize("name,status,word", [("SIGTERM", 143, "terminated"),
+                                              ("SIGHUP", 129, "terminated"),
+                                              ("SIGINT", 130, "interrupted")])
 def test_export_stopped_by_a_signal_leaves_nothing_behind(tmp_path, keras_file, small_npz,
-                                                          signum, status, word):
+                                                          name, status, word):
+    signum = getattr(signal, name)
     model = tmp_path / "m.h5"
     model.write_bytes(keras_file.read_bytes())
     process = subprocess.Popen([sys.executable, "export.py", str(model), "--formats", "onnx",
@@ -275,6 +277,7 @@ def test_the_next_export_removes_what_a_kill_left(tmp_path):
     assert made.name.startswith(f".m.{os.getpid()}.") and made.name.endswith(".exports")
 
 
+@posix_only
 def test_evaluate_interrupted_is_one_line_and_writes_nothing(tmp_path, keras_file, small_npz):
     from testkit.processes import _children
 
@@ -291,6 +294,7 @@ def test_evaluate_interrupted_is_one_line_and_writes_nothing(tmp_path, keras_fil
     assert not (tmp_path / "r.json").exists()
 
 
+@posix_only
 def test_signals_wait_for_renames_that_belong_together(tmp_path, monkeypatch):
     from mnistkit.files.saving import move_into_place
     from mnistkit.interrupts import Terminated, stop_on_signals

@@ -306,11 +306,12 @@ def test_predict_default_model_test_index_show_and_bad_files(trained, tmp_path):
     assert result.returncode == 1  # some failed, the others were classified
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
-    assert "notes.png: not a readable image" in errors[0]
-    assert "missing.jpg: not a readable image" in errors[1]
+    assert errors[0] == f"error: {tmp_path / 'missing.jpg'}: no such file"  # said at once
+    assert "notes.png: not a readable image" in errors[1]
     assert "three.png: 3" in result.stdout
     assert "test image 0: 7 (true label 7)" in result.stdout
     assert "(model: models/cnn.h5" in result.stdout
+    assert "wrote predictions/three.png, predictions/test_image_0.png" in result.stdout
     assert_png(trained / "predictions" / "three.png")
     assert_png(trained / "predictions" / "test_image_0.png")
 

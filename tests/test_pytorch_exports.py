@@ -52,12 +52,18 @@ def pytorch_export(tmp_path_factory, small_mnist):
     return exported, accuracy
 
 
-def test_pytorch_pixels_in_minus_one_to_one_are_found_and_fed(pytorch_export, small_mnist,
-                                                              tmp_path):
-    folder, accuracy = pytorch_export
-    data = tmp_path / "small.npz"
+@pytest.fixture(scope="module")
+def small_npz(tmp_path_factory, small_mnist) -> Path:
+    data = tmp_path_factory.mktemp("data") / "small.npz"
     np.savez(data, x_train=small_mnist.train_images, y_train=small_mnist.train_labels,
              x_test=small_mnist.test_images, y_test=small_mnist.test_labels)
+    return data
+
+
+def test_pytorch_pixels_in_minus_one_to_one_are_found_and_fed(pytorch_export, small_npz,
+                                                              tmp_path):
+    folder, accuracy = pytorch_export
+    data = small_npz
     assert (folder / "mnist.onnx.data").stat().st_size > 784 * 32 * 4  # the weights are there
     rows, _ = evaluate_json(tmp_path, folder / "mnist.onnx", "--data", data, codes=(0,))
     row = rows["mnist.onnx"]
@@ -80,12 +86,10 @@ def test_scale_centred_is_pytorchs_normalize_half_half():
     assert scaled.min() == -1 and scaled.max() == 1
 
 
-def test_a_folder_with_an_onnx_data_file_gives_the_model_one_row(pytorch_export, small_mnist,
+def test_a_folder_with_an_onnx_data_file_gives_the_model_one_row(pytorch_export, small_npz,
                                                                  tmp_path):
     folder, _ = pytorch_export
-    data = tmp_path / "small.npz"
-    np.savez(data, x_train=small_mnist.train_images, y_train=small_mnist.train_labels,
-             x_test=small_mnist.test_images, y_test=small_mnist.test_labels)
+    data = small_npz
     rows, printed = evaluate_json(tmp_path, folder, "--data", data, codes=(0,))
     assert sorted(rows) == ["mnist.onnx"]  # the data file belongs to its model
     assert "mnist.onnx.data" in printed and "skipped" in printed

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, linux_only, posix_only
 
 
 # ------------------------------------------------------------------ records
+@posix_only
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "deep", "huge", "list", "not-utf8"])
 def test_a_record_that_cannot_be_read_is_a_reason_at_once(tmp_path, kind):
     from mnistkit.files.records import read_record
@@ -53,6 +54,7 @@ def test_records_fields_of_the_wrong_type_are_shown_never_formatted():
     assert test_accuracy({"test": {"accuracy": 0.99}}) == 0.99
 
 
+@posix_only
 def test_predict_picks_the_best_model_past_records_it_cannot_use(tmp_path, monkeypatch):
     from mnistkit.read.finding import best_model
 
@@ -67,6 +69,7 @@ def test_predict_picks_the_best_model_past_records_it_cannot_use(tmp_path, monke
     assert best_model(folder) == folder / "c.h5"
 
 
+@posix_only
 def test_every_entry_named_as_a_model_gets_a_row(tmp_path):
     from mnistkit.read.finding import find_models
 
@@ -117,8 +120,10 @@ def test_a_picture_that_decodes_too_long_costs_its_own_answer(tmp_path):
 
 
 # ------------------------------------------------------------------ workers
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
-def test_workers_die_with_their_parent_and_leave_no_files(tmp_path, how):
+@linux_only
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_workers_die_with_their_parent_and_leave_no_files(tmp_path, name):
+    how = getattr(signal, name)
     script = ("import sys, time\n"
               "from mnistkit.score.pictures import PictureReader\n"
               "reader = PictureReader()\n"
@@ -261,7 +266,7 @@ def test_a_checkpoint_restores_exactly_what_was_saved(tmp_path):
 
 
 # ------------------------------------------------------------------ other outputs and inputs
-@pytest.mark.parametrize("where", ["a_file/logs", "/dev/full"])
+@pytest.mark.parametrize("where", ["a_file/logs", pytest.param("/dev/full", marks=linux_only)])
 def test_an_unusable_tensorboard_folder_is_refused_before_training(tmp_path, where):
     (tmp_path / "a_file").write_text("a file")
     done = subprocess.run([sys.executable, str(ROOT / "train_logreg.py"), "--tensorboard",

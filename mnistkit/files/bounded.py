@@ -1,6 +1,7 @@
 """Reading a small file that came from outside without trusting it: a regular file only
-(opening never blocks on a FIFO, a device is refused), a bounded size, and for JSON a bounded
-nesting depth, checked before parsing. Every problem is a ValueError with the reason."""
+(opening never blocks on a FIFO: ``mnistkit.system``; a device is refused), a bounded size,
+and for JSON a bounded nesting depth, checked before parsing. Every problem is a ValueError
+with the reason."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import re
 import stat
 from pathlib import Path
 
+from mnistkit import system
+
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def read_bytes(path: str | Path, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``. FileNotFoundError when there is
     none; ValueError (or another OSError) when it cannot be used."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    descriptor = os.open(path, system.untrusted_open_flags())
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):

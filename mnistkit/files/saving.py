@@ -7,13 +7,17 @@ and never replaces a good model by a broken one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import filelock
+
+from mnistkit.files.places import user_cache
 
 NAME_MAX = 255  # bytes in one name, where the file system does not say (Linux, macOS)
 PATH_MAX = 4096  # bytes in a whole path that the kernel takes (Linux)
@@ -80,7 +84,7 @@ def name_max(folder: str | Path) -> int:
     """The longest name, in bytes, that ``folder``'s file system holds."""
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):  # not said there, or not POSIX
+    except (OSError, ValueError, AttributeError):  # not said there; Windows has no pathconf
         return NAME_MAX
 
 
@@ -176,13 +180,28 @@ def _folder_lock(folder: Path) -> Iterator[None]:
     the renames in it all happen, or none."""
     from mnistkit.interrupts import signals_deferred
 
-    descriptor = os.open(folder, os.O_RDONLY)
+    with _lock_for(folder), signals_deferred():  # a signal while waiting: nothing renamed
+        yield
+
+
+@contextlib.contextmanager
+def _lock_for(folder: Path) -> Iterator[None]:
+    """The folder locked against other runs of this user, until the block ends or this
+    process does. The lock's file lies in the user's cache, never in the folder (whose
+    entries are the user's) nor in the temporary folder (each run points TMPDIR at its own)."""
+    name = hashlib.sha256(os.fsencode(os.path.realpath(folder))).hexdigest()[:32]
+    path = user_cache() / "locks" / f"{name}.lock"
+    lock = filelock.FileLock(path)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)  # a signal while waiting: nothing renamed
-        with signals_deferred():
-            yield
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError:  # no writable cache (a read-only home): the renames go unlocked
+        yield
+        return
+    try:
+        yield
     finally:
-        os.close(descriptor)  # closing releases the lock
+        lock.release()
 
 
 def save_keras_model(model, path: Path) -> None:

@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from mnistkit import system
+
 PREFIX = "mnistkit-scratch-"
 _NAME = re.compile(rf"{PREFIX}(\d+)-")
 
@@ -69,17 +71,6 @@ def remove_orphans(base: Path) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(base):
             found = _NAME.match(entry.name)
-            if found and entry.is_dir(follow_symlinks=False) and not _alive(int(found[1])):
+            if (found and entry.is_dir(follow_symlinks=False)
+                    and not system.process_running(int(found[1]))):
                 remove_tree(entry.path)
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt":  # Windows' os.kill ends the process whatever the signal
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process, or a system without signal 0: assume alive
-        return True
-    return True

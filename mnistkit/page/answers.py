@@ -34,7 +34,7 @@ def answer(host, reader: PictureReader, body: bytes, deadline: float | None = No
     answered by then is left out, its entry marked ``late``. ImageError when it is not a
     picture with a digit."""
     hosted_models = ranked(host.models)
-    loaded = [hosted.path for hosted in hosted_models if not hosted.error]
+    loaded = [hosted.path for hosted in hosted_models if not hosted.error and not hosted.loading]
     digits, answers = picture_answers(reader, host, body, "the picture", loaded, deadline)
     by_path = {answer.path: answer for answer in answers}
     models = [_entry(hosted, by_path.get(hosted.path)) for hosted in hosted_models]
@@ -46,6 +46,8 @@ def answer(host, reader: PictureReader, body: bytes, deadline: float | None = No
 def _entry(hosted, answer: Answer | None) -> dict:
     """One model's card: its reading and probabilities, or why it has none."""
     entry: dict = {"file": hosted.path, "accuracy": test_accuracy(hosted.record)}
+    if answer is None and not hosted.error:  # not asked: loading while draw.py serves
+        return {**entry, "error": "still loading", "loading": True}
     if answer is None or answer.error:
         entry["error"] = hosted.error if answer is None else answer.error
         return {**entry, "late": True} if answer and answer.late else entry

@@ -74,7 +74,7 @@ class PageRequestHandler(BaseHTTPRequestHandler):
         if path == "/api/models":
             self._send_json(HTTPStatus.OK, {"models": [
                 {"file": m.path, "accuracy": test_accuracy(m.record), "params": m.params,
-                 "error": m.error}
+                 "error": m.error, "loading": m.loading}
                 for m in ranked(self.server.host.models)]})
         elif path.startswith("/api/"):
             self._error(HTTPStatus.METHOD_NOT_ALLOWED if path == "/api/predict"

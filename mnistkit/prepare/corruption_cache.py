@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,13 @@ TEMPORARY = ".npy.tmp"  # the suffix of a cache being written
 STALE_SECONDS = 600  # a temporary this old is a killed writer's: a save takes seconds
 
 
-def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
-    """The cache file of ``images``' corrupted sets, and whether it had to be built now.
-    The name holds a digest of the images and VERSION, a JSON file beside it the digest of
-    its content; a file that fails the checks of :func:`open_cached` is rebuilt."""
+def cached_corruptions(images: np.ndarray,
+                       progress: Callable[[int, str | None], None] | None = None
+                       ) -> tuple[Path, bool]:
+    """The cache file of ``images``' corrupted sets, and whether it had to be built now
+    (``progress`` hears how the build goes: ``corruptions.build_all``). The name holds a
+    digest of the images and VERSION, a JSON file beside it the digest of its content; a
+    file that fails the checks of :func:`open_cached` is rebuilt."""
     digest = hashlib.sha256(f"{VERSION} {images.shape}".encode() + images.tobytes())
     path = cache_folder() / f"mnist-c-v{VERSION}-{digest.hexdigest()[:16]}.npy"
     _remove_stale_temporaries(path.parent)
@@ -37,7 +41,7 @@ def cached_corruptions(images: np.ndarray) -> tuple[Path, bool]:
         open_cached(str(path), len(images))
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    built = build_all(images)
+    built = build_all(images, progress)
     # Written aside, then renamed: a run that dies midway leaves no half file behind.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="mnist-c-", suffix=TEMPORARY)
     try:

@@ -11,6 +11,8 @@ test images always give the same corrupted ones. Every function takes float imag
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mnistkit.prepare import corruption_ops as ops
@@ -141,6 +143,16 @@ def corrupt(name: str, images: np.ndarray) -> np.ndarray:
     return np.round((np.clip(result, 0, 1) * 255).astype(np.float32)).astype(np.uint8)
 
 
-def build_all(images: np.ndarray) -> np.ndarray:
-    """Every corruption of ``images``: uint8, shape (15, n, 28, 28), in CORRUPTIONS' order."""
-    return np.stack([corrupt(name, images) for name in CORRUPTIONS])
+def build_all(images: np.ndarray,
+              progress: Callable[[int, str | None], None] | None = None) -> np.ndarray:
+    """Every corruption of ``images``: uint8, shape (15, n, 28, 28), in CORRUPTIONS' order.
+    ``progress(built, name)`` hears before each corruption is built (and once more at the
+    end, with ``name`` None): building them all takes most of a minute."""
+    built = []
+    for name in CORRUPTIONS:
+        if progress:
+            progress(len(built), name)
+        built.append(corrupt(name, images))
+    if progress:
+        progress(len(built), None)
+    return np.stack(built)

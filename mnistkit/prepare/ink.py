@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+EDGE = 0.06  # a line this close to a side of the picture (a share of it) may be a frame
+FRAME = 0.6  # ... if it runs along this share of the side at least
+
 
 def ink_of(gray: np.ndarray) -> np.ndarray:
     """How much ink each pixel holds, in [0, 1]: the picture's departure from its background,
@@ -56,19 +59,47 @@ def _quadratic_terms(shape: tuple[int, int]) -> np.ndarray:
 
 
 def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels of the digit: above Otsu's threshold, in pieces large enough not to be noise."""
+    """Pixels of the digit: above Otsu's threshold, in pieces large enough not to be noise,
+    without lines along the picture's edges (what is left of a frame drawn around the digit
+    or of the square of a form it was cut out of) unless nothing else is there."""
     mask = ink > _otsu(ink)
     scale = max(1, int(np.ceil(max(mask.shape) / 80)))  # label pieces on a coarse grid
+    labels, sizes = _components(_coarse(mask, scale))
+    if not sizes:
+        return mask
+    sizes = np.array(sizes)
+    frames = _along_edges(labels, len(sizes))
+    if (~frames).any() and sizes[~frames].max() >= 0.2 * sizes.max():  # else frames are all
+        sizes = np.where(frames, 0, sizes)
+    chosen = sizes >= max(1, 0.1 * sizes.max())
+    kept = np.isin(labels, np.flatnonzero(chosen) + 1).repeat(scale, 0).repeat(scale, 1)
+    return mask & kept[:mask.shape[0], :mask.shape[1]]
+
+
+def _coarse(mask: np.ndarray, scale: int) -> np.ndarray:
+    """Cells of scale x scale pixels, each on where any of its pixels is."""
     height, width = -(-mask.shape[0] // scale), -(-mask.shape[1] // scale)
     padded = np.zeros((height * scale, width * scale), bool)
     padded[:mask.shape[0], :mask.shape[1]] = mask
-    coarse = padded.reshape(height, scale, width, scale).any(axis=(1, 3))
-    labels, sizes = _components(coarse)
-    if not sizes:
-        return mask
-    keep = np.flatnonzero(np.array(sizes) >= 0.1 * max(sizes)) + 1
-    kept = np.isin(labels, keep).repeat(scale, 0).repeat(scale, 1)
-    return mask & kept[:mask.shape[0], :mask.shape[1]]
+    return padded.reshape(height, scale, width, scale).any(axis=(1, 3))
+
+
+def _along_edges(labels: np.ndarray, count: int) -> np.ndarray:
+    """For each piece 1..count: whether it is a line along the picture's edges, nearly all
+    within EDGE of a side and running along FRAME of it at least (a frame's remains run
+    along the whole side; the bar of a 5 drawn apart at the top of a tight crop does not)."""
+    height, width = labels.shape
+    band = np.zeros(labels.shape, bool)
+    rows, columns = max(1, round(EDGE * height)), max(1, round(EDGE * width))
+    band[:rows], band[-rows:], band[:, :columns], band[:, -columns:] = True, True, True, True
+    inside = np.bincount(labels[band], minlength=count + 1)[1:]
+    total = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    along = np.zeros(count, bool)
+    for index in np.flatnonzero(inside >= 0.9 * total):
+        cells_rows, cells_columns = np.nonzero(labels == index + 1)
+        along[index] = (np.ptp(cells_rows) + 1 >= FRAME * height
+                        or np.ptp(cells_columns) + 1 >= FRAME * width)
+    return along
 
 
 def _otsu(values: np.ndarray) -> float:

@@ -2,10 +2,12 @@
 
 MNIST digits are light on black, cropped, scaled to fit a 20x20 box with their aspect
 ratio kept, and placed in 28x28 so that their centre of mass is in the middle. Pictures
-are prepared the same way; on the way, uneven lighting is flattened, specks of noise are
-dropped (mnistkit.prepare.ink) and thin pen strokes are thickened to MNIST's stroke width. A picture
-of a number gives each of its digits, left to right (split_digits). predict.py and draw.py's
-page both prepare pictures here.
+are prepared the same way; on the way, uneven lighting is flattened, specks of noise and
+the remains of frames along the edges are dropped (mnistkit.prepare.ink), thin pen strokes
+are thickened to MNIST's stroke width and strokes are made full in their middle, as MNIST's
+are. A picture of a number gives each of its digits, left to right (split_digits; where one
+digit ends, mnistkit.prepare.pieces). predict.py and draw.py's page both prepare pictures
+here.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import BinaryIO
 import numpy as np
 
 from mnistkit.prepare.ink import digit_mask, ink_of, resize
+from mnistkit.prepare.pieces import digit_pieces
 
 WORK_SIDE = 1024  # larger pictures are shrunk first: a digit needs no more
 BOX, CANVAS = 20, 28
 MAX_PIXELS = 40_000_000  # a larger picture is a decompression bomb, not a digit
 STROKE = 0.12  # MNIST's strokes are about this fraction of the digit's height
+FULL = 0.7  # inked pixels above this quantile become full: then about 40% are, as in MNIST
 
 
 class ImageError(Exception):
@@ -82,28 +86,13 @@ def split_digits(gray: np.ndarray) -> list[np.ndarray]:
     on its own as ``prepare_digit`` prepares one: a list of 28x28 float32 inputs in [0, 1]."""
     ink = ink_of(gray)
     keep = digit_mask(ink)
-    rows = np.flatnonzero(keep.any(axis=1))
-    if len(rows) == 0:
+    if not keep.any():
         raise ImageError("no digit found (the picture is blank)")
-    # Digits are told apart by columns without ink between them. Pieces of one digit (the bar
-    # of a 5, a 4 in two strokes) overlap in columns, so they stay together.
-    height = rows[-1] - rows[0] + 1
-    used = keep.any(axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
-    spans = [[start, stop] for start, stop in zip(edges[::2], edges[1::2], strict=True)]
-    merged = [spans[0]]
-    for start, stop in spans[1:]:
-        if start - merged[-1][1] < max(2, 0.04 * height):  # a pen lifted, not a new digit
-            merged[-1][1] = stop
-        else:
-            merged.append([start, stop])
-    masses = [ink[:, a:b][keep[:, a:b]].sum() for a, b in merged]
     digits = []
-    for (start, stop), mass in zip(merged, masses, strict=True):
-        if mass >= 0.08 * max(masses):  # a stray dot or a comma is not a digit
-            part = np.zeros_like(keep)
-            part[:, start:stop] = keep[:, start:stop]
-            digits.append(_prepare(ink, part))
+    for piece in digit_pieces(keep, ink):
+        part = np.zeros_like(keep)
+        part[:, piece.start:piece.stop] = keep[:, piece.start:piece.stop]
+        digits.append(_prepare(ink, part))
     return digits
 
 
@@ -113,7 +102,7 @@ def _prepare(ink: np.ndarray, keep: np.ndarray) -> np.ndarray:
     # One pixel wider than the mask, to keep the soft edges of the strokes.
     crop = ink[top:bottom, left:right] * _dilate(keep[top:bottom, left:right])
     crop = _thicken(_shrink_keeping_strokes(crop, 5 * BOX))
-    return _centre_by_mass(_resize_long_side(crop, BOX))
+    return _centre_by_mass(_saturate(_resize_long_side(crop, BOX)))
 
 
 def _shrink_keeping_strokes(image: np.ndarray, side: int) -> np.ndarray:
@@ -162,6 +151,17 @@ def _thicken(digit: np.ndarray) -> np.ndarray:
     for _ in range(max(0, min(steps, 8))):
         digit = _dilate(digit)
     return digit
+
+
+def _saturate(digit: np.ndarray) -> np.ndarray:
+    """Strokes full in their middle, as MNIST's are: there about 40% of a digit's inked
+    pixels are at full intensity and the rest are its soft edges, where a stroke shrunk to
+    20 pixels is gray throughout. The strongest (1 - FULL) of the inked pixels become full,
+    the others keep their proportion to them."""
+    inked = digit[digit > 0.05 * digit.max()]
+    if inked.size == 0:
+        return digit
+    return np.clip(digit / np.quantile(inked, FULL), 0, 1).astype(np.float32)
 
 
 def _resize_long_side(image: np.ndarray, side: int) -> np.ndarray:

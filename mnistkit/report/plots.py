@@ -101,20 +101,31 @@ def accuracy_against_parameters(names: list[str], params: list[int], accuracies:
 def reliability_diagram(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
                         path: Path) -> None:
     """Accuracy against stated confidence per confidence bin, one line per model, for the
-    bins holding images: on the diagonal, a model is as sure as it is right."""
+    bins holding images: on the diagonal, a model is as sure as it is right. Below, the
+    images in each bin (log scale, each count written on its point): a bin of three images
+    far from the diagonal is luck, not a miscalibrated model."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 5))
+    figure, (axes, below) = plt.subplots(2, 1, figsize=(6, 7), sharex=True,
+                                         gridspec_kw={"height_ratios": [2.2, 1]})
     axes.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
     for name, (counts, confidence, accuracy) in curves.items():
         filled = counts > 0
-        axes.plot(confidence[filled], accuracy[filled], "o-", markersize=4, label=name)
-    axes.set_xlabel("confidence (highest probability), mean per bin")
+        line, = axes.plot(confidence[filled], accuracy[filled], "o-", markersize=4, label=name)
+        below.plot(confidence[filled], counts[filled], "o-", markersize=4,
+                   color=line.get_color())
+        for x, count in zip(confidence[filled], counts[filled], strict=True):
+            below.annotate(f"{int(count):,}", (x, count), textcoords="offset points",
+                           xytext=(0, 4), ha="center", fontsize=6, color=line.get_color())
     axes.set_ylabel("accuracy in the bin")
     axes.set_title("Reliability: 15 equal-width confidence bins")
-    axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
+    below.set_yscale("log")
+    below.set_ylabel("test images in the bin")
+    below.set_xlabel("confidence (highest probability), mean per bin")
+    below.set_xlim(0, 1)
+    below.grid(alpha=0.3, which="both")
     _save(figure, path)
 
 
@@ -134,21 +145,36 @@ def disagreements(images: np.ndarray, labels: np.ndarray, names: tuple[str, str]
     _save(figure, path)
 
 
-def prediction(image: np.ndarray, probabilities: np.ndarray, title: str, path: Path) -> None:
-    """The prepared 28x28 input the model saw, beside its probabilities for each digit."""
+def prediction(images: np.ndarray, probabilities: np.ndarray, title: str, path: Path) -> None:
+    """Each digit of a picture as the model saw it (uint8, (n, 28, 28), left to right) with
+    its probabilities for each digit ((n, 10)): one digit beside its bars, several each
+    above its own."""
     plt = _pyplot()
-    figure, (picture, bars) = plt.subplots(1, 2, figsize=(7, 3),
-                                           gridspec_kw={"width_ratios": [1, 1.4]})
-    picture.imshow(image, cmap="gray", vmin=0, vmax=255)  # uint8, as MNIST stores it
-    picture.set_title("what the model saw (28x28)", fontsize=9)
-    picture.axis("off")
-    best = int(probabilities.argmax())
-    bars.bar(range(10), probabilities, color=["C1" if d == best else "C0" for d in range(10)])
-    bars.set_xticks(range(10))
-    bars.set_ylim(0, 1)
-    bars.set_xlabel("digit")
-    bars.set_ylabel("probability")
-    figure.suptitle(f"{title}: {best} (p={probabilities[best]:.3f})", fontsize=10)
+    images, probabilities = np.reshape(images, (-1, 28, 28)), np.reshape(probabilities, (-1, 10))
+    count, best = len(images), probabilities.argmax(axis=1)
+    if count == 1:
+        figure, cells = plt.subplots(1, 2, figsize=(7, 3), squeeze=False,
+                                     gridspec_kw={"width_ratios": [1, 1.4]})
+        pairs = [(cells[0, 0], cells[0, 1])]
+    else:
+        figure, cells = plt.subplots(2, count, figsize=(2.6 * count, 5), squeeze=False,
+                                     gridspec_kw={"height_ratios": [1, 0.8]})
+        pairs = [(cells[0, column], cells[1, column]) for column in range(count)]
+    for (picture, bars), image, row, digit in zip(pairs, images, probabilities, best,
+                                                  strict=True):
+        picture.imshow(image, cmap="gray", vmin=0, vmax=255)  # uint8, as MNIST stores it
+        picture.set_title("what the model saw (28x28)" if count == 1
+                          else f"{digit} (p={row[digit]:.3f})", fontsize=9)
+        picture.axis("off")
+        bars.bar(range(10), row, color=["C1" if d == digit else "C0" for d in range(10)])
+        bars.set_xticks(range(10))
+        bars.set_ylim(0, 1)
+        bars.set_xlabel("digit")
+        bars.set_ylabel("probability" if bars is pairs[0][1] else "")
+    read = "".join(str(int(digit)) for digit in best)
+    figure.suptitle(f"{title}: {read}" + (f" (p={probabilities[0, best[0]]:.3f})"
+                                          if count == 1 else " (each digit, left to right)"),
+                    fontsize=10)
     _save(figure, path)
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.files.data import Mnist
-from mnistkit.files.records import read_record
+from mnistkit.files.records import read_record, test_accuracy
 from mnistkit.read.loading import ModelError
 from mnistkit.score.model_reader import ModelReader, refusal_from_first_bytes
 from mnistkit.score.model_tasks import ModelTasks
@@ -28,6 +30,7 @@ class HostedModel:
     params: int | None = None
     record: dict | None = None
     record_error: str | None = None
+    loading: bool = False  # its worker is still starting or loading it: not asked yet
 
 
 class ModelHost:
@@ -46,28 +49,79 @@ class ModelHost:
         self._readers: dict[str, ModelReader] = {}
         self._pending: dict[str, Future] = {}  # path: its latest predict_soon
         self._lock = threading.Lock()
+        self._loaded = threading.Condition()  # told each time a model is done loading
+        self._closed = False
 
-    def start(self) -> None:
+    def start(self, wait: bool = True,
+              announce: Callable[[HostedModel], None] | None = None) -> None:
         """Load every model; a file that cannot be loaded gets ``error``, nothing raises.
-        The workers start side by side: each spends seconds importing the backend."""
-        with ThreadPoolExecutor(max_workers=min(len(self.paths), os.cpu_count() or 1) or 1) as pool:
-            self.models = list(pool.map(self._load, self.paths))
+        Workers start side by side, one per core (each spends seconds importing the
+        backend), the most accurate model (by its record) first. With ``wait=False`` this
+        returns as soon as one model is ready, or all have failed: the others go on loading
+        behind, ``loading`` until they are done. ``announce`` hears of each model as it is
+        done, from the thread that loaded it, before the model counts as loaded."""
+        self.models = [self._unloaded(path) for path in self.paths]
+        queued: queue.SimpleQueue[HostedModel] = queue.SimpleQueue()
+        for hosted in sorted(self.models, key=lambda m: -(test_accuracy(m.record) or 0)):
+            queued.put(hosted)
+        # Daemon threads: Ctrl-C while models load need not wait for them.
+        loaders = [threading.Thread(target=self._load_queued, args=(queued, announce),
+                                    daemon=True)
+                   for _ in range(min(len(self.models), os.cpu_count() or 1))]
+        for loader in loaders:
+            loader.start()
+        if wait:
+            for loader in loaders:
+                loader.join()
+        else:
+            self.wait_for_first()
 
-    def _load(self, path: str) -> HostedModel:
+    def wait_for_first(self, timeout: float | None = None) -> None:
+        """Until a model is ready to answer, or none is left loading."""
+        with self._loaded:
+            self._loaded.wait_for(lambda: any(not m.loading and not m.error for m in self.models)
+                                  or not self.still_loading(), timeout)
+
+    def still_loading(self) -> list[HostedModel]:
+        return [hosted for hosted in self.models if hosted.loading]
+
+    @staticmethod
+    def _unloaded(path: str) -> HostedModel:
         record, record_error = read_record(Path(path))
-        hosted = HostedModel(path, record=record, record_error=record_error)
+        return HostedModel(path, record=record, record_error=record_error, loading=True)
+
+    def _load_queued(self, queued: queue.SimpleQueue, announce) -> None:
+        while True:
+            try:
+                hosted = queued.get_nowait()
+            except queue.Empty:
+                return
+            self._load(hosted)
+            if announce and not self._closed:  # before anyone waiting hears it is ready
+                announce(hosted)
+            with self._loaded:
+                hosted.loading = False
+                self._loaded.notify_all()
+
+    def _load(self, hosted: HostedModel) -> None:
+        path = hosted.path
         hosted.error = refusal_from_first_bytes(path)  # no worker, and its gigabyte, for it
         if hosted.error:
-            return hosted
+            return
         try:
             reader = ModelReader(self.mnist, self.timeout, self.memory_gb, self.tasks)
-            self._readers[path] = reader
+            with self._lock:
+                if self._closed:  # closed while this worker started: it goes at once
+                    reader.close()
+                    hosted.error = "closed"
+                    return
+                self._readers[path] = reader
             hosted.input_scale, hosted.params = reader.load(path, *self.options)
         except ModelError as error:
             hosted.error = str(error)
-            if path in self._readers:  # never asked again: its worker goes now
-                self._readers.pop(path).close()
-        return hosted
+            with self._lock:
+                if path in self._readers:  # never asked again: its worker goes now
+                    self._readers.pop(path).close()
 
     def predict(self, path: str, images: np.ndarray) -> np.ndarray:
         """Probabilities, shape (n, 10), for uint8 images (n, 28, 28); thread-safe. If the
@@ -101,6 +155,8 @@ class ModelHost:
             future.set_exception(error)
 
     def close(self) -> None:
-        for reader in self._readers.values():
+        with self._lock:
+            self._closed = True
+            readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:  # a model still loading in one fails its load: that is all
             reader.close()
-        self._readers.clear()

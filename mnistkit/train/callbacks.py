@@ -25,6 +25,17 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class StepProgress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar (``fit``'s verbose 1; verbose 2 is its line per epoch), never past
+    the epoch's last step. Keras runs ``steps_per_execution`` steps a call and reports each
+    call's last step number, so the epoch's last, shorter call reported 384 of 375 steps."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)
+
+
 class SaveCheckpoint(keras.callbacks.Callback):
     """After every epoch, save model, optimizer state and the run so far to ``checkpoint``
     (unless it is None: then only the run so far is kept, in ``state``).

@@ -78,6 +78,7 @@ def prepare(config: TrainingConfig) -> None:
     if config.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # TensorFlow, torch and JAX's CUDA plugin
         os.environ["JAX_PLATFORMS"] = "cpu"
+        os.environ["KERAS_TORCH_DEVICE"] = "cpu"  # else Keras takes Apple silicon's GPU (MPS)
     if config.cpu_devices > 1:  # JAX's way; TensorFlow's is in place()
         flag = f"--xla_force_host_platform_device_count={config.cpu_devices}"
         os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flag]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from mnistkit.cli import accuracy, fraction, positive_float, positive_int, whole_number
+from mnistkit.cli import Parser, accuracy, fraction, positive_float, positive_int, whole_number
 from mnistkit.train.config import DEFAULT_SEED, TRAINING_DEFAULTS, TrainingConfig
 from mnistkit.write.formats import FORMATS, export_formats
 
@@ -28,7 +28,7 @@ def training_parser(name: str, description: str, *, archs: dict[str, dict] | Non
     and the output defaults to ``models/<name>_<arch>.h5``. Call :func:`parse_training_args`
     to fill in the defaults of the chosen architecture.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(name=name, arch=None, arch_defaults=archs or {})
     if archs:

@@ -99,6 +99,7 @@ class TrainingRun:
         """Load the backend, check the outputs, place the run on its devices, seed it, then
         read MNIST."""
         if self.script:
+            runtime.check_training_backend(loaded=False)
             runtime.load_backend_quietly()
             runtime.check_training_backend()
         check_outputs(self.config)  # before minutes of training, not after them
@@ -174,8 +175,15 @@ class TrainingRun:
 
     def callbacks(self) -> list:
         """The data's epoch order, the epoch timer, a stop on a NaN loss, --target-accuracy,
-        the checkpoint after every epoch, and --tensorboard's logs."""
-        from mnistkit.train.callbacks import EpochTimer, NanGuard, SaveCheckpoint, StopAtAccuracy
+        the checkpoint after every epoch, the progress bar (or line) of ``verbose``, and
+        --tensorboard's logs."""
+        from mnistkit.train.callbacks import (
+            EpochTimer,
+            NanGuard,
+            SaveCheckpoint,
+            StepProgress,
+            StopAtAccuracy,
+        )
 
         config, alone = self.config, self.placement.processes == 1
         self.timer = EpochTimer(self.state["epoch_seconds"])
@@ -183,7 +191,7 @@ class TrainingRun:
         if config.target_accuracy:
             self.stopper = StopAtAccuracy(config.target_accuracy, self.mnist)
         callbacks = [self.data.batches.callback(), self.timer, NanGuard(TrainingError),
-                     *([self.stopper] if self.stopper else []), self.saver]
+                     *([self.stopper] if self.stopper else []), self.saver, StepProgress()]
         if config.tensorboard:  # after the saver: an epoch is logged once saved
             from mnistkit.train import tensorboard_logs
 

@@ -11,12 +11,14 @@ no TensorFlow.
 What a worker does is the :class:`~mnistkit.workers.tasks.Tasks` class it is given, and
 ``call`` names the method to run (``worker.call(ModelTasks.predict, path, images)``). Workers
 die with the process that started them, however it ends (a signal, ``kill -9``): each is
-started by one long-lived thread and asks the kernel to kill it when that thread's process
-is gone (``mnistkit.workers.serving``), and its log file is unlinked once it is open.
+started by one long-lived thread and held as each system allows (``mnistkit.system``: the
+kernel's parent-death signal, a Job Object, a watch of the parent), and its log file is
+unlinked once it is open (on Windows, removed with the worker's scratch folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -27,16 +29,19 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
+from mnistkit import system
 from mnistkit.files import scratch
-from mnistkit.workers.serving import MEMORY_HINTS, out_of_memory, serve
+from mnistkit.workers.serving import MEMORY_HINTS, READY, READY_UNLIMITED, out_of_memory, serve
 from mnistkit.workers.tasks import Tasks, error_from_words, task_name
 
 DEFAULT_TIMEOUT = 60.0  # seconds a file may take to load and score
 DEFAULT_MEMORY_GB = 6.0  # address space a worker may map beyond its backend's own
 STARTUP_SECONDS = 300.0  # importing the backend can take a while on a busy machine
-_SIGNALS = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error",
-            signal.SIGABRT: "abort", signal.SIGFPE: "arithmetic fault",
-            signal.SIGILL: "illegal instruction"}
+# Windows has no SIGBUS or SIGKILL: the signals a crash can end a worker with, where they exist.
+_SIGNALS = {getattr(signal, name): words for name, words in [
+    ("SIGSEGV", "segmentation fault"), ("SIGBUS", "bus error"), ("SIGABRT", "abort"),
+    ("SIGFPE", "arithmetic fault"), ("SIGILL", "illegal instruction")] if hasattr(signal, name)}
+_KILLED = -getattr(signal, "SIGKILL", 9)  # how the kernel's out-of-memory killer ends it
 
 T = TypeVar("T", bound=Tasks)
 P = ParamSpec("P")
@@ -58,6 +63,7 @@ class Worker(Generic[T]):
         self._life = threading.Lock()  # a closing and a replacing thread take turns
         self.starts = 0
         self.scratch = None
+        self.guard: system.WorkerGuard | None = None
         self._start()
 
     def call(self, task: Callable[Concatenate[T, P], R], *arguments: P.args,
@@ -96,6 +102,7 @@ class Worker(Generic[T]):
         self.connection.close()
         self.process.kill()
         self.process.join()
+        self.guard.close()
         os.close(self.log)
         self.log = None
         scratch.remove_scratch(self.scratch)  # what the file unpacked, however it ended
@@ -103,8 +110,9 @@ class Worker(Generic[T]):
     def _start(self) -> None:
         self.starts += 1
         context = multiprocessing.get_context("spawn")  # no inherited threads or locks
-        self.log, log_path = tempfile.mkstemp(prefix="mnistkit-worker-", suffix=".log")
         self.scratch = scratch.make_scratch()
+        self.log, log_path = tempfile.mkstemp(prefix="mnistkit-worker-", suffix=".log",
+                                              dir=self.scratch)
         self.connection, child = context.Pipe()
         self.process = context.Process(
             target=serve, daemon=True,
@@ -112,26 +120,37 @@ class Worker(Generic[T]):
                   os.getpid(), self.scratch))
         try:
             _start_in_spawner_thread(self.process)
-            started = self._await("started")
+            self.guard = system.WorkerGuard(self.process.pid)
+            started = self._await("started") == "started"
         finally:
             child.close()
             # The worker has the log open (or never will): nothing is left on disk, however
-            # this process ends.
-            os.unlink(log_path)
-        if not (started and self._await("ready")):
+            # this process ends. Windows refuses to unlink an open file: the scratch folder's
+            # removal takes it.
+            with contextlib.suppress(PermissionError):
+                os.unlink(log_path)
+        ready = started and self._await(READY, READY_UNLIMITED)
+        if ready:
+            self.guard.limit(int(self.memory_gb * 2**30), ready == READY)
+        else:
             self.process.kill()
             self.process.join()
+            if self.guard is not None:
+                self.guard.close()
             last = (self._log_tail().splitlines() or [f"exit status {self.process.exitcode}"])
             os.close(self.log)
             self.log = None
             scratch.remove_scratch(self.scratch)
             raise self.tasks.failure(f"the {self.reader} process did not start ({last[-1]})")
 
-    def _await(self, word: str) -> bool:
+    def _await(self, *words: str) -> str | None:
+        """The word of ``words`` the worker said next; None when it said another or died."""
         try:
-            return self.connection.poll(STARTUP_SECONDS) and self.connection.recv() == word
+            if self.connection.poll(STARTUP_SECONDS) and (word := self.connection.recv()) in words:
+                return word
         except (EOFError, OSError):  # it died starting: too little memory for the backend
-            return False
+            pass
+        return None
 
     def _replace(self) -> None:
         with self._life:
@@ -143,7 +162,8 @@ class Worker(Generic[T]):
     def _why_it_died(self) -> str:
         self.process.join(5)
         code, log = self.process.exitcode, self._log_tail()
-        if any(hint in log for hint in MEMORY_HINTS) or code == -signal.SIGKILL:
+        if (self.guard is not None and self.guard.exceeded) or code == _KILLED or any(
+                hint in log for hint in MEMORY_HINTS):
             return out_of_memory(self.memory_gb, self.reader)
         if code is not None and -code in _SIGNALS:
             return f"crashed the {self.reader} ({_SIGNALS[-code]}): the file is damaged"
@@ -154,7 +174,8 @@ class Worker(Generic[T]):
             return ""
         try:
             size = os.fstat(self.log).st_size
-            return os.pread(self.log, 2000, max(0, size - 2000)).decode(errors="replace").strip()
+            os.lseek(self.log, max(0, size - 2000), os.SEEK_SET)  # Windows has no os.pread
+            return os.read(self.log, 2000).decode(errors="replace").strip()
         except OSError:
             return ""
 

@@ -9,26 +9,23 @@ of memory: it says why and ends, and the parent starts a fresh one.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 
+from mnistkit import system
 from mnistkit.files import scratch
 from mnistkit.workers.tasks import Tasks, error_words
 
 MEMORY_HINTS = ("bad_alloc", "MemoryError", "Resource exhausted", "out of memory",
                 "Cannot allocate memory", "OOM")
-_PR_SET_PDEATHSIG = 1
+READY, READY_UNLIMITED = "ready", "ready, unlimited"  # the second: the parent must limit it
 
 
 def serve(connection, tasks_class: type[Tasks], setup: object, memory_gb: float, reader: str,
           log: str, parent: int, folder) -> None:
     """The worker: limit its memory, make its tasks (the backend loaded), then answer
     requests until closed."""
-    import resource
-
-    _die_with_parent(parent)
+    system.end_with_parent(parent)
     scratch.use_scratch(folder)  # before any library reads where temporary files go
     # Workers compute on the CPU: CUDA maps far more address space than the limit that
     # contains a hostile file, and a GPU would be shared with training. Scoring all of
@@ -41,9 +38,8 @@ def serve(connection, tasks_class: type[Tasks], setup: object, memory_gb: float,
     tasks = tasks_class(setup)  # the backend loaded, before anything a file brings
     # The limit is what the backend itself maps, plus the budget: that differs by machine
     # (where CUDA is installed, its libraries map gigabytes, used or not).
-    limit = _address_space() + int(memory_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    connection.send("ready")
+    limited = system.limit_own_memory(int(memory_gb * 2**30))
+    connection.send(READY if limited else READY_UNLIMITED)
     while True:
         try:
             name, arguments, keywords = connection.recv()
@@ -65,17 +61,3 @@ def out_of_memory(memory_gb: float, reader: str) -> str:
     """Why a worker that ran out of memory gave no answer."""
     return f"needed more than the {memory_gb:g} GB of memory a {reader.split()[0]} may use"
 
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux for SIGKILL when the parent is gone; if it is already gone, go now."""
-    # Not on Linux: the pipe's end still stops an idle worker.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _address_space() -> int:
-    """Bytes of address space this process maps now."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")

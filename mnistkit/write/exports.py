@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistkit import system
 from mnistkit.files.data import Mnist
 from mnistkit.files.saving import TEMP_STEM, move_into_place
 from mnistkit.read.errors import ModelError
@@ -105,14 +106,7 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
     a layer a format cannot hold, or an export that fails its check, and OutputError for
     targets that cannot be written."""
     model_path = Path(model_path)
-    try:
-        kind = detect_format(model_path)  # the first bytes only: a quick answer
-    except ModelError as error:
-        raise ExportError(f"{model_path}: {error}") from None
-    if kind not in KERAS_FORMATS:
-        raise ExportError(f"{model_path}: a {kind} model; only Keras models (.h5, .keras) are "
-                          "exported")
-    targets = check_export_targets(model_path, formats)
+    targets = check_export(model_path, formats)
     print(f"exporting {model_path} as {', '.join(formats)}; checking each on all "
           f"{len(mnist.test_labels):,} test images, as evaluate.py reads it", flush=True)
     staging = staging_folder(model_path)
@@ -128,8 +122,22 @@ def export_and_check(model_path: str | Path, formats: tuple[str, ...], mnist: Mn
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {', '.join(_shown(name, target) for name, target in targets.items())} "
-          f"in {model_path.parent}/")
+          f"in {model_path.parent}{os.sep}")
     return rows
+
+
+def check_export(model_path: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    """{format: target} once the model is a Keras file (by its first bytes) and every target
+    can be written: what export.py checks before the backend and MNIST load. ExportError or
+    OutputError in one line otherwise."""
+    try:
+        kind = detect_format(model_path)  # the first bytes only: a quick answer
+    except ModelError as error:
+        raise ExportError(f"{model_path}: {error}") from None
+    if kind not in KERAS_FORMATS:
+        raise ExportError(f"{model_path}: a {kind} model; only Keras models (.h5, .keras) are "
+                          "exported")
+    return check_export_targets(model_path, formats)
 
 
 def staging_folder(model_path: Path) -> Path:
@@ -141,21 +149,10 @@ def staging_folder(model_path: Path) -> Path:
     with contextlib.suppress(OSError):  # an unlistable folder: the export itself will say
         for entry in model_path.parent.iterdir():
             found = ours.fullmatch(entry.name)
-            if found and not _running(int(found[1])):
+            if found and not system.process_running(int(found[1])):
                 shutil.rmtree(entry, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}.", suffix=".exports",
                                  dir=model_path.parent))
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine, another user's too."""
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except (ProcessLookupError, OverflowError):  # gone; a number no process can have
-        return False
-    return True
 
 
 def _export_in_worker(model_path: Path, staged: dict[str, Path], mnist: Mnist, pixels: str,
@@ -225,4 +222,4 @@ def markdown_table(rows: list[ExportRow]) -> str:
 
 
 def _shown(format_name: str, path: Path) -> str:
-    return f"{path.name}/" if format_name == "savedmodel" else path.name
+    return f"{path.name}{os.sep}" if format_name == "savedmodel" else path.name

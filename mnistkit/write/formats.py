@@ -50,6 +50,20 @@ def export_targets(model_path: str | Path, formats: tuple[str, ...]) -> dict[str
     return {name: model_path.with_name(NAMES[name].format(model_path.stem)) for name in formats}
 
 
+def exported_from(path: str | Path) -> Path | None:
+    """The Keras model beside ``path`` that ``path`` is an export of, by NAMES (for
+    ``cnn_fast_int8.tflite``, ``cnn_fast.h5`` or ``cnn_fast.keras``), or None."""
+    path = Path(path)
+    for pattern in NAMES.values():
+        suffix = pattern.format("")
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            stem = path.name[:-len(suffix)]
+            for keras_suffix in (".h5", ".keras"):
+                if (path.parent / f"{stem}{keras_suffix}").is_file():
+                    return path.parent / f"{stem}{keras_suffix}"
+    return None
+
+
 def check_export_targets(model_path: str | Path, formats: tuple[str, ...]) -> dict[str, Path]:
     """The targets, once each is known to be writable (OutputError otherwise) and not to
     stand beside another model's record (ExportError). Nothing is written."""
