@@ -68,7 +68,9 @@ def _loader_saver(folder: Path, marker: Path) -> Path:
         image = tf.compat.v1.placeholder(tf.float32, [None, 28, 28, 1], name="image")
         weight = tf.compat.v1.get_variable("weight", [1, 10], initializer=tf.ones_initializer(),
                                            use_resource=True)
-        tf.compat.v1.get_variable("unused", [1], use_resource=True)
+        # Constant initial values: a process with op determinism on refuses unseeded ones
+        tf.compat.v1.get_variable("unused", [1], initializer=tf.zeros_initializer(),
+                                  use_resource=True)
         tf.io.write_file(str(marker), "written", name="write")
         _save(folder, graph, image, _classes(tf, image, weight))
     return _edit(folder, _drop_saver)

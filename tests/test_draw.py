@@ -260,7 +260,9 @@ def test_screenshot_of_the_page_in_use(page, traced, tmp_path):
 def request(server, method: str, path: str, body: bytes | None = None,
             headers: dict | None = None) -> tuple[int, dict]:
     host, port = server.server_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=60)
+    # Generous: sixteen clients at once on a loaded 2-core machine queue for minutes; what
+    # is tested is every answer, not its time (benchmarks/draw_latency.py measures that)
+    connection = http.client.HTTPConnection(host, port, timeout=600)
     if method == "RAW":  # a path exactly as given, never normalised by a client
         connection.putrequest("GET", path, skip_accept_encoding=True)
         connection.endheaders()
@@ -364,7 +366,7 @@ def test_sixteen_concurrent_clients_get_their_own_answers(server, traced):
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(answered) == 160  # every request of every client came back
+    assert len(answered) == 160, failures[:3]  # every request of every client came back
     assert failures == []
 
 

@@ -47,7 +47,7 @@ class ModelHost:
         self.timeout, self.memory_gb = timeout, memory_gb
         self.models: list[HostedModel] = []
         self._readers: dict[str, ModelReader] = {}
-        self._pending: dict[str, Future] = {}  # path: its latest predict_soon
+        self._late: dict[str, Future] = {}  # path: an answer that missed its deadline
         self._lock = threading.Lock()
         self._loaded = threading.Condition()  # told each time a model is done loading
         self._closed = False
@@ -138,15 +138,24 @@ class ModelHost:
 
     def predict_soon(self, path: str, images: np.ndarray) -> Future | None:
         """``predict`` in a thread of its own: a Future of the probabilities, or None while
-        the model is still busy with an earlier request, whose answer came too late: no
-        request queues behind a slow model. A daemon thread: a model that hangs until its
+        the model is still busy with an earlier request whose answer came too late
+        (:meth:`mark_late`): no request queues behind a slow model, while models that keep
+        their deadlines take every request. A daemon thread: a model that hangs until its
         worker's time limit does not hold up the end of the process."""
         with self._lock:
-            if path in self._pending and not self._pending[path].done():
+            late = self._late.get(path)
+            if late is not None and not late.done():
                 return None
-            future = self._pending[path] = Future()
+            self._late.pop(path, None)
+        future: Future = Future()
         threading.Thread(target=self._fulfil, args=(future, path, images), daemon=True).start()
         return future
+
+    def mark_late(self, path: str, future: Future) -> None:
+        """``future``, the model's answer, missed its request's deadline: the model gets no
+        new request until it is in."""
+        with self._lock:
+            self._late[path] = future
 
     def _fulfil(self, future: Future, path: str, images: np.ndarray) -> None:
         try:

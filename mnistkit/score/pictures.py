@@ -109,6 +109,7 @@ def _read_within(host, digits: np.ndarray, paths: list[str], deadline: float) ->
             answers.append(Answer(path, error="still busy with an earlier drawing (slower "
                                   f"than {deadline:g} s); left out", late=True))
         elif not future.done():
+            host.mark_late(path, future)
             answers.append(Answer(path, error=f"no answer within {deadline:g} s; left out",
                                   late=True))
         else:
