@@ -54,6 +54,8 @@ def _slow_model(kit: Kit, folder: Path) -> list[Result]:
             str(kit.models["logreg.h5"]), "--model", str(slow)]
     results = []
     with _draw(argv, kit.timeout) as (_, url):
+        if url is not None:
+            _await_loaded(url, kit.timeout)  # draw.py serves before every model is in
         for attempt in ("first drawing", "second drawing", "third drawing"):
             if url is None:
                 results.append(Result("slow model", attempt, "no response", "no address"))
@@ -75,6 +77,17 @@ def _slow_model(kit: Kit, folder: Path) -> list[Result]:
             results.append(Result("slow model", attempt, outcome,
                                   f"{seconds:.1f} s; slow model late: {late}"))
     return results
+
+
+def _await_loaded(url: str, timeout: float) -> None:
+    """Until no model is still loading (draw.py's /api/models), at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with (contextlib.suppress(OSError, ValueError),
+              urllib.request.urlopen(url + "api/models", timeout=10) as response):
+            if not any(m.get("loading") for m in json.loads(response.read())["models"]):
+                return
+        time.sleep(0.2)
 
 
 def _stop(argv: list[str], signum: int, ready, timeout: float) -> tuple[Run, list[int]]:
