@@ -1,21 +1,19 @@
-"""What only one operating system has, in one place: a branch per system (``SYSTEM``: linux,
-windows or macos) for each promise about worker processes, untrusted reads and the CPU, kept
-as far as that system allows; each says in one line where it cannot. The rest is portable
-through libraries (psutil, filelock, platformdirs) and lives where it is used.
+"""What only one operating system has, in one place: a branch per system (``SYSTEM``) for
+each promise about worker processes, untrusted reads, signals and the CPU, kept as far as the
+system allows. The rest is portable through psutil, filelock and platformdirs.
 
-- A worker's memory: Linux limits the worker's address space (``RLIMIT_AS``) from inside it;
-  on Windows the parent caps the worker's committed memory with a Job Object; macOS enforces
-  no such limit, so a watchdog thread in the parent ends a worker whose resident memory passes
-  it. A limit the system refuses is clamped, or replaced by the watchdog: never fatal.
-- A worker ends with its parent: Linux asks the kernel for SIGKILL (``PR_SET_PDEATHSIG``);
-  Windows' Job Object ends it when the parent's handle closes, however the parent ends; on
-  macOS (and, as a second line, Windows) a thread in the worker watches the parent.
+- A worker's memory: Linux limits its address space (``RLIMIT_AS``, clamped to the hard
+  limit); Windows caps its committed memory with a Job Object; macOS has no such limit, so a
+  watchdog in the parent ends a worker past it. A refused limit falls back to the watchdog.
+- A worker ends with its parent: ``PR_SET_PDEATHSIG`` on Linux, the Job Object's kill on
+  close on Windows, and on macOS (and Windows, as a second line) a thread watching the parent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +23,11 @@ import psutil
 
 SYSTEM = ("linux" if sys.platform.startswith("linux")
           else "windows" if sys.platform == "win32" else "macos")
+# How a crash can end a worker, where the system has the signal (Windows: no SIGBUS, SIGKILL)
+CRASH_SIGNALS = {getattr(signal, name): words for name, words in [
+    ("SIGSEGV", "segmentation fault"), ("SIGBUS", "bus error"), ("SIGABRT", "abort"),
+    ("SIGFPE", "arithmetic fault"), ("SIGILL", "illegal instruction")] if hasattr(signal, name)}
+KILLED_STATUS = -getattr(signal, "SIGKILL", 9)
 WATCH_SECONDS = 0.05  # how often a watchdog reads a worker's memory: a bomb gains ~0.5 GB
 PARENT_SECONDS = 0.2  # how often a worker without PR_SET_PDEATHSIG looks for its parent
 _PR_SET_PDEATHSIG, _SIGKILL = 1, 9  # prctl's option; Linux's SIGKILL (Windows has none)
@@ -148,13 +151,12 @@ def _windows_job(pid: int):
 
 def _cap_job(job, limit: int) -> bool:
     """Cap each of the job's processes to ``limit`` bytes of committed memory."""
-    try:
+    with contextlib.suppress(Exception):  # no pywin32, or pywintypes.error: the watchdog
         import win32job
 
         _set_job_limits(job, win32job.JOB_OBJECT_LIMIT_PROCESS_MEMORY, limit)
-    except Exception:  # noqa: BLE001 - pywintypes.error: the watchdog instead
-        return False
-    return True
+        return True
+    return False
 
 
 def _set_job_limits(job, flags: int, memory: int | None = None) -> None:

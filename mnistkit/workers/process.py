@@ -22,7 +22,6 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import signal
 import tempfile
 import threading
 from collections.abc import Callable
@@ -37,11 +36,6 @@ from mnistkit.workers.tasks import Tasks, error_from_words, task_name
 DEFAULT_TIMEOUT = 60.0  # seconds a file may take to load and score
 DEFAULT_MEMORY_GB = 6.0  # address space a worker may map beyond its backend's own
 STARTUP_SECONDS = 300.0  # importing the backend can take a while on a busy machine
-# Windows has no SIGBUS or SIGKILL: the signals a crash can end a worker with, where they exist.
-_SIGNALS = {getattr(signal, name): words for name, words in [
-    ("SIGSEGV", "segmentation fault"), ("SIGBUS", "bus error"), ("SIGABRT", "abort"),
-    ("SIGFPE", "arithmetic fault"), ("SIGILL", "illegal instruction")] if hasattr(signal, name)}
-_KILLED = -getattr(signal, "SIGKILL", 9)  # how the kernel's out-of-memory killer ends it
 
 T = TypeVar("T", bound=Tasks)
 P = ParamSpec("P")
@@ -162,11 +156,11 @@ class Worker(Generic[T]):
     def _why_it_died(self) -> str:
         self.process.join(5)
         code, log = self.process.exitcode, self._log_tail()
-        if (self.guard is not None and self.guard.exceeded) or code == _KILLED or any(
+        if (self.guard is not None and self.guard.exceeded) or code == system.KILLED_STATUS or any(
                 hint in log for hint in MEMORY_HINTS):
             return out_of_memory(self.memory_gb, self.reader)
-        if code is not None and -code in _SIGNALS:
-            return f"crashed the {self.reader} ({_SIGNALS[-code]}): the file is damaged"
+        if code is not None and -code in system.CRASH_SIGNALS:
+            return f"crashed the {self.reader} ({system.CRASH_SIGNALS[-code]}): the file is damaged"
         return f"the {self.reader} stopped (exit status {code}): the file is damaged"
 
     def _log_tail(self) -> str:
