@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from testkit.hostile import PYTHON, ROOT, Kit, Result, judge, run
-from testkit.processes import _alive, _children
+from testkit.processes import _alive, _children, signals_as_in_a_terminal
 
 RECORDS = {
     "fifo": None, "dev-zero": None, "deep": "[" * 100_000 + "]" * 100_000,
@@ -89,7 +89,8 @@ def sweep_kills(kit: Kit, quick: bool = False) -> list[Result]:
     for number, (name, argv) in enumerate(scripts.items()):
         for how in (SIGNALS[number],) if quick else SIGNALS:
             process = subprocess.Popen([PYTHON, str(ROOT / argv[0]), *argv[1:]], cwd=kit.work,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       preexec_fn=signals_as_in_a_terminal)
             deadline, workers = time.monotonic() + kit.timeout, set()
             while time.monotonic() < deadline and process.poll() is None and not workers:
                 workers = _children(process.pid) - {process.pid}

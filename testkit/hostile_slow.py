@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from testkit.hostile import PYTHON, ROOT, Kit, Result, Run, judge, run
-from testkit.processes import _alive, _draw, _workers
+from testkit.processes import _alive, _draw, _workers, signals_as_in_a_terminal
 
 DEADLINE = 3.0  # mnistkit.page.answers.DEADLINE: how long a drawing waits for the models
 # A SavedModel whose inference loops 50,000 times per inked pixel: a blank image (what
@@ -96,7 +96,7 @@ def _stop(argv: list[str], signum: int, ready, timeout: float) -> tuple[Run, lis
     started = time.perf_counter()
     process = subprocess.Popen([PYTHON, str(ROOT / argv[0]), *argv[1:]], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=signals_as_in_a_terminal)
     ready = ready or (lambda: bool(_workers(process.pid)))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None and not ready():

@@ -57,3 +57,12 @@ def _draw(argv: list[str], timeout: float):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def signals_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a process a test or the sweep signals: a shell that runs it in the
+    background (``nohup ... &``) starts it with SIGINT and SIGHUP ignored, children inherit
+    that, and the scripts rightly keep a signal they were told to ignore."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)

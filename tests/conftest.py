@@ -7,7 +7,6 @@ That is ``$MNIST_DATA`` when set (``.ci/run`` sets it), else Keras' download, ca
 import importlib.util
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -67,9 +66,11 @@ def medium_npz(tmp_path_factory, mnist):
 
 
 def ctrl_c_as_in_a_terminal() -> None:
-    """``preexec_fn`` for a process a test interrupts: a shell that runs the suite in the
-    background (``nohup ... &``) starts it with SIGINT ignored, and children inherit that."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """``preexec_fn`` for a process a test interrupts or hangs up on (SIGINT and SIGHUP as a
+    terminal delivers them, whatever the shell that runs the suite ignores)."""
+    from testkit.processes import signals_as_in_a_terminal
+
+    signals_as_in_a_terminal()
 
 
 def wait_for_epoch(state_path, epoch, process, timeout=120):

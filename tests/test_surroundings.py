@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, linux_only, posix_only
+from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, linux_only, posix_only
 
 
 # ------------------------------------------------------------------ records
@@ -130,7 +130,7 @@ def test_workers_die_with_their_parent_and_leave_no_files(tmp_path, name):
               "print(reader.worker.process.pid, flush=True)\n"
               "time.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
+                              text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     worker = int(parent.stdout.readline())
     # Its log is unlinked once it is open: nothing is left on disk, however the parent ends.
     assert os.readlink(f"/proc/{worker}/fd/2").endswith("(deleted)")
