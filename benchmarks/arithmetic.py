@@ -86,9 +86,9 @@ def peak_dtype(precision: str) -> str:
 
 
 def main() -> int:
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     print(f"{runtime.device()}: float32 matrix multiply {peak_gflops():.1f} GFLOP/s, "
           f"bfloat16 {peak_gflops(dtype='bfloat16'):.1f} GFLOP/s")
     return 0

@@ -43,7 +43,7 @@ COURSE_MODELS = ["logreg", "mlp", "simple", "deeper"]  # the course demo's four,
 STAGES = ["start-up", "import", "read MNIST", "prepare", "build", "first epoch", "epochs",
           "test", "save", "rest", "exit"]
 # The functions that do each stage, wrapped in the measured process: (module, attribute).
-WRAPPED = {"import": ("mnistkit.runtime", "load_backend_quietly"),
+WRAPPED = {"import": ("mnistkit.backend", "load_backend_quietly"),
            "read MNIST": ("mnistkit.files.data", "load_mnist"),
            "prepare": ("mnistkit.prepare.batches", "split"),
            "fit": ("keras", "Model.fit"),
@@ -96,9 +96,9 @@ def timed_run(script: str, argv: list[str], marks_path: str) -> None:
         if module_name != "keras":
             wrap(stage, module_name, attribute)
     # Keras last: importing it here would load TensorFlow before the import is timed.
-    import mnistkit.runtime as runtime
+    import mnistkit.backend as backend
 
-    load = runtime.load_backend_quietly
+    load = backend.load_backend_quietly
 
     def load_then_wrap_keras(*args, **kwargs):
         load(*args, **kwargs)
@@ -106,7 +106,7 @@ def timed_run(script: str, argv: list[str], marks_path: str) -> None:
             if module_name == "keras":
                 wrap(stage, module_name, attribute)
 
-    runtime.load_backend_quietly = load_then_wrap_keras
+    backend.load_backend_quietly = load_then_wrap_keras
     sys.argv = [script, *argv]
     runpy.run_path(script, run_name="__main__")
 

@@ -162,9 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="one epoch per run (a dry run)")
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     device = runtime.device()
     print(f"{device}; {runtime.versions()}", flush=True)
     if not device.startswith("GPU") and not args.allow_cpu:

@@ -94,9 +94,9 @@ def run_reference(name: str, epochs: int, data: str | None, output: str,
                   onednn: bool = False) -> None:
     """The tutorial's plain code: one-hot labels, model.fit on arrays, model.evaluate, with
     TensorFlow's own oneDNN default (or, with ``onednn``, oneDNN on as the scripts have it)."""
-    from mnistkit import runtime
+    from mnistkit import backend
 
-    runtime.load_backend_quietly(onednn=onednn)
+    backend.load_backend_quietly(onednn=onednn)
     import keras
     from arithmetic import training_flops_per_image
 
@@ -265,9 +265,9 @@ def main(argv=None) -> int:
 
     from arithmetic import peaks_gflops, script_flops_per_image
 
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     for name in args.models:
         flops = script_flops_per_image(MODELS[name][2])
         for run in runs:

@@ -96,14 +96,14 @@ def time_record_recipe(data: str | None, output: Path) -> None:
     pipeline, steps per call and schedule over 30 epochs); writes their seconds as JSON."""
     from arithmetic import training_flops_per_image
 
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
     from mnistkit.files.data import load_mnist
     from mnistkit.prepare import batches
     from mnistkit.train.callbacks import EpochTimer
     from mnistkit.train.compiling import STEPS_PER_EXECUTION, build_optimizer
     from mnistkit.train.config import TrainingConfig
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     runtime.seed_everything(DEFAULT_SEED)
     mnist = load_mnist(data)
     model = record_recipe_model()
@@ -245,9 +245,9 @@ def main(argv=None) -> int:
 
     from arithmetic import script_flops_per_image
 
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

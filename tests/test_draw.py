@@ -427,7 +427,7 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from mnistkit import runtime
+    from mnistkit import backend
     from mnistkit.files.data import load_mnist
     from mnistkit.page.server import serve_in_thread
     from mnistkit.score.hosting import ModelHost
@@ -437,7 +437,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, action="append", required=True)
     parser.add_argument("--digits", default="7", help="test digits drawn (default: 7)")
     args = parser.parse_args(argv)
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     mnist = load_mnist()
     strokes = dict(mnist_strokes(mnist.test_images, mnist.test_labels))
     from mnistkit.score.pictures import PictureReader

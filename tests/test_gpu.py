@@ -16,12 +16,12 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def gpu() -> str:
-    from mnistkit import runtime
+    from mnistkit import backend, runtime
 
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     device = runtime.device()
     if not device.startswith("GPU"):
-        pytest.skip(f"not run: no GPU visible to Keras' {runtime.backend()} backend "
+        pytest.skip(f"not run: no GPU visible to Keras' {backend.backend()} backend "
                     f"(it sees {device})")
     return device
 

@@ -93,11 +93,11 @@ def keras_cache() -> Path:
 
 
 def _load_with_keras() -> Mnist:
-    from mnistkit import runtime
+    from mnistkit import backend
 
     # Keras' downloader imports the backend: without its start-up log lines, which would
     # come before the one line that says the download failed.
-    runtime.load_backend_quietly()
+    backend.load_backend_quietly()
     import keras
 
     try:

@@ -22,9 +22,9 @@ class ModelTasks(Tasks):
     failure = ModelError
 
     def __init__(self, mnist: Mnist | None = None):
-        from mnistkit import runtime
+        from mnistkit import backend, runtime
 
-        runtime.load_backend_quietly()
+        backend.load_backend_quietly()
         self.device = runtime.device()  # the backend's devices found: its libraries loaded
         self.mnist = mnist
         self.loaded: dict[str, tuple[object, str]] = {}  # path: (model, input scale)
@@ -36,10 +36,10 @@ class ModelTasks(Tasks):
 
     def about(self) -> dict:
         """What the models run on, for the parent's report."""
-        from mnistkit import runtime
+        from mnistkit import backend, runtime
 
         return {"device": self.device, "versions": runtime.versions(),
-                "backend": runtime.backend()}
+                "backend": backend.backend()}
 
     def score(self, path: str, pixels: str, trust_code: bool,
               keep_probabilities: bool) -> tuple[Row, np.ndarray | None]:

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from mnistkit import runtime
+from mnistkit import backend, runtime
 from mnistkit.files.data import DataError, Mnist, load_mnist
 from mnistkit.interrupts import Terminated, stop_on_signals, stopped
 from mnistkit.prepare import batches
@@ -78,9 +78,9 @@ class TrainingRun:
             print(f"wall time {time.perf_counter() - self.started:.1f} s "
                   f"(training {self.state['train_seconds']:.1f} s)")
             return False
-        if isinstance(error, (*FAILURES, TrainingError, runtime.BackendError)):
+        if isinstance(error, (*FAILURES, TrainingError, backend.BackendError)):
             print(f"error: {error}", file=sys.stderr)
-            self.status = 2 if isinstance(error, runtime.BackendError) else 1
+            self.status = 2 if isinstance(error, backend.BackendError) else 1
             return True
         if isinstance(error, KeyboardInterrupt | Terminated):
             was, self.status = stopped(error)
@@ -99,9 +99,9 @@ class TrainingRun:
         """Load the backend, check the outputs, place the run on its devices, seed it, then
         read MNIST."""
         if self.script:
-            runtime.check_training_backend(loaded=False)
-            runtime.load_backend_quietly()
-            runtime.check_training_backend()
+            backend.check_training_backend(loaded=False)
+            backend.load_backend_quietly()
+            backend.check_training_backend()
         check_outputs(self.config)  # before minutes of training, not after them
         self.placement = devices.place(self.config)  # first: JAX's processes join first
         runtime.seed_everything(self.config.seed)

@@ -7,7 +7,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from mnistkit import runtime
+from mnistkit import backend, runtime
 from mnistkit.files.data import Mnist
 from mnistkit.files.records import record_path
 from mnistkit.files.saving import dump_json, publish, save_keras_model
@@ -52,7 +52,7 @@ def build_record(model, config: TrainingConfig, mnist: Mnist, train_images: int,
         "train_images": train_images,
         "data": mnist.source,
         "versions": runtime.versions(),
-        "backend": runtime.backend(),
+        "backend": backend.backend(),
         "device": placement.device,
         "placement": placement.as_dict(),
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
