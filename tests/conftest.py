@@ -101,3 +101,14 @@ def training_config(script: str, *argv: str):
 
     module = load_script(script)
     return module, parse_training_args(module.make_parser(), list(argv))
+
+
+@pytest.fixture
+def simulated(monkeypatch):
+    """Take a system's branch of mnistkit.system in this process (tests/test_platform*.py);
+    each test removes that system's missing facts itself (monkeypatch)."""
+    from mnistkit import system
+
+    def take(name: str) -> None:
+        monkeypatch.setattr(system, "SYSTEM", name)
+    return take

@@ -30,3 +30,7 @@ def run_python(system: str | None, *argv: str | Path, timeout: float = 600,
     """``python argv`` under ``system``, its output as text."""
     return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=simulated_env(system),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def start_python(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code])

@@ -12,27 +12,14 @@ import pytest
 
 from mnistkit import system
 from tests.conftest import ROOT, linux_only, needs
-from tests.platforms import simulated_env
-
-
-@pytest.fixture
-def simulated(monkeypatch):
-    """Take a system's branch of mnistkit.system here; each test removes that system's
-    missing facts itself (monkeypatch)."""
-    def take(name: str) -> None:
-        monkeypatch.setattr(system, "SYSTEM", name)
-    return take
-
-
-def _start(code: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code])
+from tests.platforms import simulated_env, start_python
 
 
 # ------------------------------------------------------------------ processes, files, the CPU
 @linux_only
 def test_process_running_tells_running_from_ended_and_zombies():
     assert system.process_running(psutil.Process().pid)
-    zombie = _start("pass")
+    zombie = start_python("pass")
     deadline = time.monotonic() + 10
     while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline

@@ -14,26 +14,13 @@ import pytest
 
 from mnistkit import system
 from tests.conftest import ROOT, linux_only
-from tests.platforms import SIMULATED, SYSTEMS, run_python, simulated_env
+from tests.platforms import SIMULATED, SYSTEMS, run_python, simulated_env, start_python
 
 GROWING = ("import time\nheld = []\n"
            "for _ in range(400):\n    held.append(bytearray(2**24)); time.sleep(0.01)\n")
 SLEEPING = "import time; time.sleep(60)"
 LINUX_ONLY = re.compile(r"\bfcntl\b|import resource|[\"']/proc|prctl|O_NONBLOCK|os\.kill\(|"
                         r"os\.pread\(|signal\.SIG(BUS|KILL|HUP)\b|/tmp\b")
-
-
-@pytest.fixture
-def simulated(monkeypatch):
-    """Take a system's branch of mnistkit.system here; each test removes that system's
-    missing facts itself (monkeypatch)."""
-    def take(name: str) -> None:
-        monkeypatch.setattr(system, "SYSTEM", name)
-    return take
-
-
-def _start(code: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code])
 
 
 def _gone(process: subprocess.Popen, seconds: float = 10) -> bool:
@@ -85,7 +72,7 @@ def test_a_limit_the_system_refuses_leaves_the_parent_to_watch(monkeypatch, simu
 @linux_only
 def test_the_watchdog_ends_a_worker_past_its_limit_and_only_that(simulated):
     simulated("macos")
-    grower, sleeper = _start(GROWING), _start(SLEEPING)
+    grower, sleeper = start_python(GROWING), start_python(SLEEPING)
     guards = [system.WorkerGuard(grower.pid), system.WorkerGuard(sleeper.pid)]
     time.sleep(0.5)  # both started
     for guard in guards:
@@ -107,7 +94,7 @@ def test_windows_job_caps_memory_and_ends_the_worker_when_closed(monkeypatch, si
     import win32job
 
     win32job.CALLS.clear()
-    worker = _start(SLEEPING)
+    worker = start_python(SLEEPING)
     guard = system.WorkerGuard(worker.pid)
     kill = win32job.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
     memory = win32job.JOB_OBJECT_LIMIT_PROCESS_MEMORY
@@ -127,7 +114,7 @@ def test_windows_job_caps_memory_and_ends_the_worker_when_closed(monkeypatch, si
 def test_windows_without_pywin32_falls_back_to_the_watchdog(monkeypatch, simulated):
     simulated("windows")
     monkeypatch.setitem(sys.modules, "win32job", None)
-    grower = _start(GROWING)
+    grower = start_python(GROWING)
     guard = system.WorkerGuard(grower.pid)
     time.sleep(0.5)
     guard.limit(300 * 2**20, limited_in_worker=False)
@@ -160,7 +147,7 @@ def test_a_worker_ends_with_its_parent(name):
 
 @linux_only
 def test_a_worker_whose_parent_is_already_gone_ends_at_once():
-    gone = _start("pass")
+    gone = start_python("pass")
     gone.wait()
     for name in ("linux", *SYSTEMS):
         done = run_python(None, "-c", f"from mnistkit import system\nsystem.SYSTEM = {name!r}\n"
