@@ -40,6 +40,13 @@ def needs(package: str):
                                      f"{requirements}; requirements-dev.txt installs it)")
 
 
+def save_npz(mnist, path: Path) -> Path:
+    """``mnist`` (a ``Mnist``, often a subset) as the .npz file ``--data`` takes."""
+    np.savez(path, x_train=mnist.train_images, y_train=mnist.train_labels,
+             x_test=mnist.test_images, y_test=mnist.test_labels)
+    return path
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from mnistkit.files.data import DataError, load_mnist
@@ -60,8 +67,7 @@ def small_mnist(mnist):
 def medium_npz(tmp_path_factory, mnist):
     """12,000 real training images and the full test set: epochs of about half a second."""
     path = tmp_path_factory.mktemp("data") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:12000], y_train=mnist.train_labels[:12000],
-             x_test=mnist.test_images, y_test=mnist.test_labels)
+    save_npz(mnist.subset(12000, len(mnist.test_labels)), path)
     return path
 
 

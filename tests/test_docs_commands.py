@@ -19,10 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_npz
 from tests.docs_commands import Clone, command_problems
 
 # The order a newcomer reads the pages: the README, how to train, then the tools.
@@ -125,8 +124,7 @@ def test_every_command_names_real_scripts_flags_and_files():
 def small_npz(tmp_path_factory, mnist):
     """12,000 training and 2,000 test images: each command's test in a second or two."""
     path = tmp_path_factory.mktemp("data") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:12000], y_train=mnist.train_labels[:12000],
-             x_test=mnist.test_images[:2000], y_test=mnist.test_labels[:2000])
+    save_npz(mnist.subset(12000, 2000), path)
     return path
 
 

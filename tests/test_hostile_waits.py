@@ -13,10 +13,9 @@ import threading
 import time
 import urllib.request
 
-import numpy as np
 import pytest
 
-from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, posix_only
+from tests.conftest import ROOT, ctrl_c_as_in_a_terminal, posix_only, save_npz
 from tests.hostile_tasks import HostileTasks
 
 TRAIN = ["train_logreg.py", "--epochs", "1", "--no-plot", "--quiet", "--validation-split", "0"]
@@ -30,8 +29,7 @@ def script(argv, env=None, timeout=300, **options):
 @pytest.fixture(scope="module")
 def small_npz(tmp_path_factory, small_mnist):
     path = tmp_path_factory.mktemp("data") / "small.npz"
-    np.savez(path, x_train=small_mnist.train_images, y_train=small_mnist.train_labels,
-             x_test=small_mnist.test_images[:500], y_test=small_mnist.test_labels[:500])
+    save_npz(small_mnist.subset(len(small_mnist.train_labels), 500), path)
     return path
 
 

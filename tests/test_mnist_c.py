@@ -26,7 +26,7 @@ from mnistkit.files.data import DataError
 from mnistkit.prepare import corruption_ops as ops
 from mnistkit.prepare import published_mnist_c as published
 from mnistkit.prepare.corruptions import CORRUPTIONS, VERSION, build_all, corrupt
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_npz
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from mnist_c_fidelity import REPLAYED, Replay, project, statistic  # noqa: E402
@@ -216,8 +216,7 @@ def run_evaluate(*argv, data):
 @pytest.fixture()
 def small_data(mnist, tmp_path):
     path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:200], y_train=mnist.train_labels[:200],
-             x_test=mnist.test_images[:40], y_test=mnist.test_labels[:40])
+    save_npz(mnist.subset(200, 40), path)
     return path
 
 

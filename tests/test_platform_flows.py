@@ -13,12 +13,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 
 from mnistkit.system import process_running
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_npz
 from tests.platforms import SYSTEMS, run_python, simulated_env
 
 pytestmark = pytest.mark.slow
@@ -35,8 +34,7 @@ BOMB = ("import json\nfrom mnistkit.score.model_files import score_files\n"
 @pytest.fixture(scope="module")
 def npz(tmp_path_factory, mnist):
     path = tmp_path_factory.mktemp("data") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:3000], y_train=mnist.train_labels[:3000],
-             x_test=mnist.test_images, y_test=mnist.test_labels)
+    save_npz(mnist.subset(3000, len(mnist.test_labels)), path)
     return path
 
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_npz
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,7 @@ def few_npz(tmp_path_factory, mnist):
     """3,000 training images: 19 steps an epoch at batch 128, fewer than the 64 steps Keras
     runs a call (the case that showed 64/19)."""
     path = tmp_path_factory.mktemp("few") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:3000], y_train=mnist.train_labels[:3000],
-             x_test=mnist.test_images[:1000], y_test=mnist.test_labels[:1000])
+    save_npz(mnist.subset(3000, 1000), path)
     return path
 
 

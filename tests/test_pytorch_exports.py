@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import save_npz
 from tests.test_legacy import evaluate_json
 
 torch = pytest.importorskip("torch", reason="PyTorch is installed by requirements-dev.txt "
@@ -55,8 +56,7 @@ def pytorch_export(tmp_path_factory, small_mnist):
 @pytest.fixture(scope="module")
 def small_npz(tmp_path_factory, small_mnist) -> Path:
     data = tmp_path_factory.mktemp("data") / "small.npz"
-    np.savez(data, x_train=small_mnist.train_images, y_train=small_mnist.train_labels,
-             x_test=small_mnist.test_images, y_test=small_mnist.test_labels)
+    save_npz(small_mnist, data)
     return data
 
 

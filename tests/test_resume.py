@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mnistkit.read.loading import load_model_file
-from tests.conftest import ROOT, wait_for_epoch
+from tests.conftest import ROOT, save_npz, wait_for_epoch
 
 EPOCHS = 3
 
@@ -19,8 +19,7 @@ EPOCHS = 3
 def small_npz(tmp_path_factory, mnist):
     """2,400 training images: epochs of about a second, enough for every kill point."""
     path = tmp_path_factory.mktemp("resume") / "mnist.npz"
-    np.savez(path, x_train=mnist.train_images[:2400], y_train=mnist.train_labels[:2400],
-             x_test=mnist.test_images[:500], y_test=mnist.test_labels[:500])
+    save_npz(mnist.subset(2400, 500), path)
     return path
 
 
