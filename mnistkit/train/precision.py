@@ -52,8 +52,7 @@ def training_copy(model, policy: str, layer_class: Callable | None = None):
 def plain_copy(model, weights, layer_class: Callable | None = None):
     """A float32 copy of ``model`` holding ``weights``, its layers of the classes
     ``layer_class(layer)`` gives (Keras' own, in place of the speed-ups')."""
-    copy = _copy(model, FLOAT32, lambda layer: FLOAT32, layer_class, weights)
-    return copy
+    return _copy(model, FLOAT32, lambda layer: FLOAT32, layer_class, weights)
 
 
 def _copy(model, policy: str, dtype_of: Callable, layer_class: Callable | None,
